@@ -1,0 +1,172 @@
+//! Codecs: how typed values become the bytes a log stores, and back.
+//!
+//! | codec | format | notes |
+//! |---|---|---|
+//! | [`Json`] | compact JSON (serde_json) | what JS flumedb stores (`flumecodec/json`); object key order is kept |
+//! | [`Postcard`] | postcard 1.x | compact binary with a documented, stable wire format |
+//! | [`Raw`] | the bytes themselves | for `Vec<u8>` values |
+//! | `Bincode` | bincode 2 (feature `bincode`) | off by default: bincode's development stopped in 2025 (RUSTSEC-2025-0141) |
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::CodecError;
+
+/// Turns values of type `T` into bytes and back.
+///
+/// A codec must be deterministic and `decode(encode(v)) == v`.
+pub trait Codec<T>: Send + Sync + 'static {
+    /// Appends the encoding of `value` to `out`.
+    fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError>;
+
+    /// Decodes one value from all of `bytes`.
+    fn decode(&self, bytes: &[u8]) -> Result<T, CodecError>;
+}
+
+/// JSON via serde_json, compatible with the data JS flumedb writes (`JSON.stringify`).
+///
+/// Objects decoded into `serde_json::Value` keep their key order, so a record read from a JS log
+/// and written again has the same bytes (Secure Scuttlebutt signatures depend on that).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Json;
+
+impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
+    fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        serde_json::to_writer(out, value).map_err(|e| CodecError::encode("json", e))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        serde_json::from_slice(bytes).map_err(|e| CodecError::decode("json", e))
+    }
+}
+
+/// Compact binary values via [postcard](https://docs.rs/postcard) 1.x, whose wire format is
+/// documented and stable across the 1.x series.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Postcard;
+
+impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
+    fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let buf = std::mem::take(out);
+        *out = postcard::to_extend(value, buf).map_err(|e| CodecError::encode("postcard", e))?;
+        Ok(())
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let (value, rest) =
+            postcard::take_from_bytes(bytes).map_err(|e| CodecError::decode("postcard", e))?;
+        if rest.is_empty() {
+            Ok(value)
+        } else {
+            Err(CodecError::decode(
+                "postcard",
+                format!("{} trailing bytes after the value", rest.len()),
+            ))
+        }
+    }
+}
+
+/// Stores `Vec<u8>` values as they are.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Raw;
+
+impl Codec<Vec<u8>> for Raw {
+    fn encode(&self, value: &Vec<u8>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        out.extend_from_slice(value);
+        Ok(())
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// bincode 2 with its standard configuration (feature `bincode`).
+///
+/// bincode's development stopped in 2025 (RUSTSEC-2025-0141). This codec exists for data that is
+/// already in that format; new data should use [`Postcard`].
+#[cfg(feature = "bincode")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bincode;
+
+#[cfg(feature = "bincode")]
+impl<T: Serialize + DeserializeOwned> Codec<T> for Bincode {
+    fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+            .map(|_| ())
+            .map_err(|e| CodecError::encode("bincode", e))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map_err(|e| CodecError::decode("bincode", e))?;
+        if read == bytes.len() {
+            Ok(value)
+        } else {
+            Err(CodecError::decode(
+                "bincode",
+                format!("{} trailing bytes after the value", bytes.len() - read),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Msg {
+        author: String,
+        sequence: u64,
+        text: Option<String>,
+    }
+
+    fn round_trip<C: Codec<Msg>>(codec: C) {
+        let msg = Msg {
+            author: "@alice".into(),
+            sequence: 42,
+            text: Some("hëllo 🌊".into()),
+        };
+        let mut buf = Vec::new();
+        codec.encode(&msg, &mut buf).unwrap();
+        assert_eq!(codec.decode(&buf).unwrap(), msg);
+        assert!(codec.decode(&buf[..buf.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn json_round_trip_and_js_bytes() {
+        round_trip(Json);
+        let mut buf = Vec::new();
+        let value: serde_json::Value =
+            serde_json::from_str(r#"{"z":1,"a":[true,null,"x"]}"#).unwrap();
+        Json.encode(&value, &mut buf).unwrap();
+        // Key order is kept and the output is compact, as JSON.stringify writes it.
+        assert_eq!(buf, br#"{"z":1,"a":[true,null,"x"]}"#);
+    }
+
+    #[test]
+    fn postcard_round_trip_and_trailing_bytes() {
+        round_trip(Postcard);
+        let mut buf = Vec::new();
+        Postcard.encode(&7u32, &mut buf).unwrap();
+        buf.push(0);
+        let err = Codec::<u32>::decode(&Postcard, &buf).unwrap_err();
+        assert!(err.is_decode());
+        assert!(err.to_string().contains("trailing"), "{err}");
+    }
+
+    #[test]
+    fn raw_is_identity() {
+        let mut buf = Vec::new();
+        Raw.encode(&vec![0, 1, 2], &mut buf).unwrap();
+        assert_eq!(Raw.decode(&buf).unwrap(), vec![0, 1, 2]);
+    }
+
+    #[cfg(feature = "bincode")]
+    #[test]
+    fn bincode_round_trip() {
+        round_trip(Bincode);
+    }
+}

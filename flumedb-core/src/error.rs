@@ -1,0 +1,215 @@
+//! The error type of the core traits and the driver.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::seq::{Seq, Since};
+
+/// A boxed error from user code (a mapper) or from a view implementation.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a log, a view or the driver.
+///
+/// Logs return the record-level variants (`NotFound`, `InvalidSeq`, `Deleted`, `Corrupt`) so that
+/// generic code can tell them apart, whatever the log.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// There is no record at this seq: it is past the end of the log.
+    NotFound {
+        /// The seq asked for.
+        seq: Seq,
+    },
+    /// This seq is not the start of a record (for example inside a frame of a file log).
+    InvalidSeq {
+        /// The seq asked for.
+        seq: Seq,
+        /// Why it is not a record's seq.
+        reason: String,
+    },
+    /// The record at this seq was deleted.
+    Deleted {
+        /// The deleted record's seq.
+        seq: Seq,
+    },
+    /// Stored data does not pass its checks.
+    Corrupt {
+        /// The record where the corruption was found, if it belongs to one.
+        seq: Option<Seq>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value could not be encoded, or stored bytes could not be decoded.
+    Codec(CodecError),
+    /// The mapper given to the driver failed on a record.
+    Mapper {
+        /// The record the mapper failed on.
+        seq: Seq,
+        /// The mapper's error.
+        source: BoxError,
+    },
+    /// A view implementation returned an error.
+    View {
+        /// The view's name.
+        view: String,
+        /// The view's own error.
+        source: BoxError,
+    },
+    /// The view stopped on an error and stays stopped until `rebuild()`: reads return this.
+    ViewFailed {
+        /// The view's name.
+        view: String,
+        /// The record the view failed on, if the failure belongs to one.
+        seq: Option<Seq>,
+        /// The error that stopped it.
+        cause: Arc<Error>,
+    },
+    /// A view with this name is already in use.
+    DuplicateView {
+        /// The name.
+        name: String,
+    },
+    /// Options that contradict each other or are out of range.
+    InvalidArgument(String),
+    /// A read waited longer than its timeout for a view to catch up.
+    Timeout {
+        /// The view waited on.
+        view: String,
+        /// How long the read waited.
+        waited: Duration,
+        /// The position the read waited for.
+        target: Since,
+        /// The position the view had reached.
+        reached: Since,
+    },
+    /// The log or database is closed (or closing).
+    Closed,
+    /// An I/O error.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound { seq } => write!(f, "no record at seq {seq}: past the end of the log"),
+            Error::InvalidSeq { seq, reason } => {
+                write!(f, "seq {seq} is not the start of a record: {reason}")
+            }
+            Error::Deleted { seq } => write!(f, "the record at seq {seq} was deleted"),
+            Error::Corrupt {
+                seq: Some(seq),
+                reason,
+            } => {
+                write!(f, "corrupt record at seq {seq}: {reason}")
+            }
+            Error::Corrupt { seq: None, reason } => write!(f, "corrupt data: {reason}"),
+            Error::Codec(err) => write!(f, "{err}"),
+            Error::Mapper { seq, source } => write!(f, "the mapper failed on seq {seq}: {source}"),
+            Error::View { view, source } => write!(f, "view '{view}': {source}"),
+            Error::ViewFailed {
+                view,
+                seq: Some(seq),
+                cause,
+            } => write!(
+                f,
+                "view '{view}' failed on seq {seq} and is stopped until rebuild(): {cause}"
+            ),
+            Error::ViewFailed {
+                view,
+                seq: None,
+                cause,
+            } => write!(
+                f,
+                "view '{view}' failed and is stopped until rebuild(): {cause}"
+            ),
+            Error::DuplicateView { name } => write!(f, "a view named '{name}' is already in use"),
+            Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Error::Timeout {
+                view,
+                waited,
+                target,
+                reached,
+            } => write!(
+                f,
+                "timed out after {waited:?} waiting for view '{view}' to reach {target} (it is at {reached})"
+            ),
+            Error::Closed => f.write_str("the database is closed"),
+            Error::Io(err) => write!(f, "I/O error: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Codec(err) => Some(err),
+            Error::Mapper { source, .. } | Error::View { source, .. } => Some(source.as_ref()),
+            Error::ViewFailed { cause, .. } => Some(cause.as_ref()),
+            Error::Io(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        Error::Io(err)
+    }
+}
+
+impl From<CodecError> for Error {
+    fn from(err: CodecError) -> Error {
+        Error::Codec(err)
+    }
+}
+
+/// A value could not be encoded, or bytes could not be decoded, by a [`Codec`](crate::Codec).
+#[derive(Debug)]
+pub struct CodecError {
+    codec: &'static str,
+    decoding: bool,
+    source: BoxError,
+}
+
+impl CodecError {
+    /// An error while encoding a value with the named codec.
+    pub fn encode(codec: &'static str, source: impl Into<BoxError>) -> CodecError {
+        CodecError {
+            codec,
+            decoding: false,
+            source: source.into(),
+        }
+    }
+
+    /// An error while decoding bytes with the named codec.
+    pub fn decode(codec: &'static str, source: impl Into<BoxError>) -> CodecError {
+        CodecError {
+            codec,
+            decoding: true,
+            source: source.into(),
+        }
+    }
+
+    /// `true` if this happened while decoding stored bytes.
+    pub fn is_decode(&self) -> bool {
+        self.decoding
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.decoding { "decode" } else { "encode" };
+        write!(f, "{} codec could not {what}: {}", self.codec, self.source)
+    }
+}
+
+impl std::error::Error for CodecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}

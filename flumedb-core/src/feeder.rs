@@ -1,0 +1,467 @@
+//! The feeder: one background thread per database that streams the log into its views.
+//!
+//! Each round it groups the views that are behind by their `since`, reads one chunk of records
+//! after each group's position, decodes (and maps) every record once, and hands the chunk to
+//! every view of the group. Views that share a position share the decoding; a view that is
+//! rebuilding from the start does not hold back views that are current, because each round
+//! serves every group once. Commands (add a view, rebuild, close) are handled between chunks,
+//! so a view is only ever touched by this one thread.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, select};
+
+use crate::codec::Codec;
+use crate::error::{BoxError, Error, Result};
+use crate::flume::Core;
+use crate::log::Log;
+use crate::seq::{Seq, Since};
+use crate::sync::Shared;
+use crate::view::{CommitPolicy, Record, View};
+use crate::watch::Subscription;
+
+/// A [`View`] with its types erased, so the feeder can hold views of different kinds.
+pub(crate) trait DynView<T>: Send {
+    fn apply(&mut self, records: &[Record<T>]) -> Result<(), BoxError>;
+    fn flush(&mut self) -> Result<(), BoxError>;
+    fn reset(&mut self) -> Result<(), BoxError>;
+    fn close(&mut self) -> Result<(), BoxError>;
+}
+
+impl<T, V: View<T>> DynView<T> for V {
+    fn apply(&mut self, records: &[Record<T>]) -> Result<(), BoxError> {
+        View::apply(self, records).map_err(|e| Box::new(e) as BoxError)
+    }
+    fn flush(&mut self) -> Result<(), BoxError> {
+        View::flush(self).map_err(|e| Box::new(e) as BoxError)
+    }
+    fn reset(&mut self) -> Result<(), BoxError> {
+        View::reset(self).map_err(|e| Box::new(e) as BoxError)
+    }
+    fn close(&mut self) -> Result<(), BoxError> {
+        View::close(self).map_err(|e| Box::new(e) as BoxError)
+    }
+}
+
+/// A view as the feeder holds it.
+pub(crate) struct Slot<T> {
+    pub(crate) id: usize,
+    pub(crate) name: Arc<str>,
+    pub(crate) view: Box<dyn DynView<T>>,
+    pub(crate) since: Since,
+    pub(crate) policy: CommitPolicy,
+    pub(crate) failed: bool,
+    pub(crate) unflushed: u64,
+    pub(crate) first_unflushed: Option<Instant>,
+}
+
+pub(crate) enum Command<T> {
+    Add(Box<Slot<T>>),
+    Rebuild(Sender<Result<()>>),
+    Close(Sender<Vec<Error>>),
+}
+
+struct PendingRebuild {
+    target: Since,
+    reply: Sender<Result<()>>,
+}
+
+pub(crate) struct Feeder<L: Log, T, C> {
+    pub(crate) core: Arc<Core<L, T, C>>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) commands: Receiver<Command<T>>,
+    pub(crate) log_changes: Subscription,
+    pub(crate) batch_size: usize,
+    pub(crate) slots: Vec<Slot<T>>,
+    rebuilds: Vec<PendingRebuild>,
+}
+
+/// What stopped reading a chunk early.
+struct Stop {
+    seq: Option<Seq>,
+    error: Arc<Error>,
+}
+
+impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
+    pub(crate) fn new(
+        core: Arc<Core<L, T, C>>,
+        shared: Arc<Shared>,
+        commands: Receiver<Command<T>>,
+        log_changes: Subscription,
+        batch_size: usize,
+    ) -> Self {
+        Feeder {
+            core,
+            shared,
+            commands,
+            log_changes,
+            batch_size,
+            slots: Vec::new(),
+            rebuilds: Vec::new(),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        loop {
+            let mut rebuild_replies = Vec::new();
+            loop {
+                match self.commands.try_recv() {
+                    Ok(Command::Add(slot)) => self.slots.push(*slot),
+                    Ok(Command::Rebuild(reply)) => rebuild_replies.push(reply),
+                    Ok(Command::Close(reply)) => {
+                        return self.shutdown(Some(reply), rebuild_replies);
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return self.shutdown(None, rebuild_replies),
+                }
+            }
+            if !rebuild_replies.is_empty() {
+                self.reset_all(rebuild_replies);
+            }
+            let worked = self.feed_round();
+            self.finish_rebuilds();
+            self.flush_due(false);
+            if worked {
+                continue;
+            }
+            let timeout = self.next_flush_in().unwrap_or(Duration::from_secs(3600));
+            select! {
+                recv(self.commands) -> cmd => match cmd {
+                    Ok(Command::Add(slot)) => self.slots.push(*slot),
+                    Ok(Command::Rebuild(reply)) => self.reset_all(vec![reply]),
+                    Ok(Command::Close(reply)) => return self.shutdown(Some(reply), Vec::new()),
+                    Err(_) => return self.shutdown(None, Vec::new()),
+                },
+                recv(self.log_changes.notifications()) -> _ => {},
+                default(timeout) => {},
+            }
+        }
+    }
+
+    /// Resets every view (once, however many rebuilds asked) and remembers who to tell when
+    /// the views have caught up with the log as it is now.
+    fn reset_all(&mut self, replies: Vec<Sender<Result<()>>>) {
+        let mut failures = Vec::new();
+        for slot in &mut self.slots {
+            slot.failed = false;
+            slot.since = Since::Empty;
+            slot.unflushed = 0;
+            slot.first_unflushed = None;
+            let name = slot.name.clone();
+            match guarded(&name, None, || slot.view.reset()) {
+                Ok(()) => failures.push((slot.id, None)),
+                Err(stop) => {
+                    slot.failed = true;
+                    failures.push((slot.id, Some((stop.seq, stop.error))));
+                }
+            }
+        }
+        self.shared.update(|state| {
+            for (id, failure) in failures {
+                let entry = &mut state.views[id];
+                entry.since = Since::Empty;
+                entry.failure = failure;
+            }
+        });
+        let target = self.core.log.since();
+        self.rebuilds.extend(
+            replies
+                .into_iter()
+                .map(|reply| PendingRebuild { target, reply }),
+        );
+    }
+
+    /// Serves every group of views that are behind the log with one chunk. Returns whether
+    /// anything was done.
+    fn feed_round(&mut self) -> bool {
+        let target = self.core.log.since();
+        let Since::At(upto) = target else {
+            return false;
+        };
+        let mut groups: BTreeMap<Since, Vec<usize>> = BTreeMap::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            if !slot.failed && slot.since < target {
+                groups.entry(slot.since).or_default().push(index);
+            }
+        }
+        if groups.is_empty() {
+            return false;
+        }
+        for (since, members) in groups {
+            let (records, stop, exhausted) = self.read_chunk(since, upto);
+            // A chunk that ends before `batch_size` covers everything up to `upto`, even when
+            // the last records were deleted and so not yielded: the views have then seen all.
+            let reached = match (exhausted && stop.is_none(), records.last()) {
+                (true, _) => Since::At(upto),
+                (false, Some(last)) => Since::At(last.seq),
+                (false, None) => since,
+            };
+            self.apply_chunk(&members, &records, reached, stop);
+        }
+        true
+    }
+
+    /// Reads, decodes and maps up to `batch_size` records after `since`, up to `upto`.
+    /// Also says whether the log had no more records in that range.
+    fn read_chunk(&self, since: Since, upto: Seq) -> (Vec<Record<T>>, Option<Stop>, bool) {
+        let lower = match since {
+            Since::Empty => Bound::Unbounded,
+            Since::At(seq) => Bound::Excluded(seq),
+        };
+        let mut records = Vec::with_capacity(self.batch_size.min(4096));
+        let iter = match self.core.log.range(lower, Bound::Included(upto), false) {
+            Ok(iter) => iter,
+            Err(error) => {
+                let error = Arc::new(error);
+                return (records, Some(Stop { seq: None, error }), false);
+            }
+        };
+        let mut iter = iter.fuse();
+        for entry in iter.by_ref().take(self.batch_size) {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    let seq = record_seq(&error);
+                    let error = Arc::new(error);
+                    return (records, Some(Stop { seq, error }), false);
+                }
+            };
+            let seq = entry.seq;
+            match self.core.decode_guarded(seq, &entry.data) {
+                Ok(value) => records.push(Record { seq, value }),
+                Err(error) => {
+                    let error = Arc::new(error);
+                    return (
+                        records,
+                        Some(Stop {
+                            seq: Some(seq),
+                            error,
+                        }),
+                        false,
+                    );
+                }
+            }
+        }
+        let exhausted = records.len() < self.batch_size || iter.next().is_none();
+        (records, None, exhausted)
+    }
+
+    fn apply_chunk(
+        &mut self,
+        members: &[usize],
+        records: &[Record<T>],
+        reached: Since,
+        stop: Option<Stop>,
+    ) {
+        let now = Instant::now();
+        let mut updates = Vec::with_capacity(members.len());
+        for &index in members {
+            let slot = &mut self.slots[index];
+            let name = slot.name.clone();
+            let mut failure = None;
+            if let (Some(first), Some(last)) = (records.first(), records.last()) {
+                match guarded(&name, Some((first.seq, last.seq)), || {
+                    slot.view.apply(records)
+                }) {
+                    Ok(()) => {
+                        slot.since = reached;
+                        slot.unflushed += records.len() as u64;
+                        slot.first_unflushed.get_or_insert(now);
+                    }
+                    Err(stop) => failure = Some((stop.seq, stop.error)),
+                }
+            } else if stop.is_none() {
+                slot.since = reached;
+            }
+            if let (None, Some(stop)) = (&failure, &stop) {
+                failure = Some((stop.seq, stop.error.clone()));
+            }
+            slot.failed = failure.is_some();
+            updates.push((slot.id, slot.since, failure));
+        }
+        self.shared.update(|state| {
+            for (id, since, failure) in updates {
+                let entry = &mut state.views[id];
+                entry.since = since;
+                if failure.is_some() {
+                    entry.failure = failure;
+                }
+            }
+        });
+    }
+
+    /// Answers the rebuilds whose views have all caught up (or failed).
+    fn finish_rebuilds(&mut self) {
+        if self.rebuilds.is_empty() {
+            return;
+        }
+        let slots = &self.slots;
+        let shared = &self.shared;
+        self.rebuilds.retain(|pending| {
+            if !slots
+                .iter()
+                .all(|slot| slot.failed || slot.since >= pending.target)
+            {
+                return true;
+            }
+            let state = shared.lock();
+            let failed = slots.iter().find(|slot| slot.failed).and_then(|slot| {
+                let entry = &state.views[slot.id];
+                entry
+                    .failure
+                    .as_ref()
+                    .map(|(seq, cause)| Error::ViewFailed {
+                        view: slot.name.to_string(),
+                        seq: *seq,
+                        cause: cause.clone(),
+                    })
+            });
+            let _ = pending.reply.send(failed.map_or(Ok(()), Err));
+            false
+        });
+    }
+
+    /// Flushes the views whose commit policy says so (all with unflushed records if `force`).
+    fn flush_due(&mut self, force: bool) -> Vec<Error> {
+        let now = Instant::now();
+        let mut errors = Vec::new();
+        let mut failures = Vec::new();
+        for slot in &mut self.slots {
+            let Some(first) = slot.first_unflushed else {
+                continue;
+            };
+            if slot.failed {
+                continue;
+            }
+            let due = force
+                || slot.unflushed >= slot.policy.records.max(1)
+                || now.duration_since(first) >= slot.policy.interval;
+            if !due {
+                continue;
+            }
+            let name = slot.name.clone();
+            match guarded(&name, None, || slot.view.flush()) {
+                Ok(()) => {
+                    slot.unflushed = 0;
+                    slot.first_unflushed = None;
+                }
+                Err(stop) => {
+                    slot.failed = true;
+                    errors.push(Error::ViewFailed {
+                        view: name.to_string(),
+                        seq: None,
+                        cause: stop.error.clone(),
+                    });
+                    failures.push((slot.id, stop));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            self.shared.update(|state| {
+                for (id, stop) in failures {
+                    state.views[id].failure = Some((stop.seq, stop.error));
+                }
+            });
+        }
+        errors
+    }
+
+    fn next_flush_in(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.slots
+            .iter()
+            .filter(|slot| !slot.failed)
+            .filter_map(|slot| {
+                slot.first_unflushed
+                    .map(|first| (first + slot.policy.interval).saturating_duration_since(now))
+            })
+            .min()
+    }
+
+    /// Flushes and closes every view, then answers the close (and any pending rebuild).
+    fn shutdown(mut self, reply: Option<Sender<Vec<Error>>>, rebuilds: Vec<Sender<Result<()>>>) {
+        let mut errors = self.flush_due(true);
+        for slot in &mut self.slots {
+            let name = slot.name.clone();
+            if let Err(stop) = guarded(&name, None, || slot.view.close()) {
+                errors.push(
+                    Arc::try_unwrap(stop.error).unwrap_or_else(|shared| Error::View {
+                        view: name.to_string(),
+                        source: shared.to_string().into(),
+                    }),
+                );
+            }
+        }
+        for pending in self.rebuilds.drain(..) {
+            let _ = pending.reply.send(Err(Error::Closed));
+        }
+        for reply in rebuilds {
+            let _ = reply.send(Err(Error::Closed));
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(errors);
+        }
+    }
+}
+
+/// Runs view code, turning its errors and panics into a [`Stop`] for the view `name`.
+/// `range` is the first and last seq of the records being applied, if any.
+fn guarded(
+    name: &str,
+    range: Option<(Seq, Seq)>,
+    f: impl FnOnce() -> Result<(), BoxError>,
+) -> Result<(), Stop> {
+    let seq = range.and_then(|(first, last)| (first == last).then_some(first));
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(Stop {
+            seq,
+            error: Arc::new(Error::View {
+                view: name.to_string(),
+                source,
+            }),
+        }),
+        Err(panic) => {
+            let message = panic_message(&panic);
+            let source: BoxError = match range {
+                Some((first, last)) => {
+                    format!("panicked applying records {first}..={last}: {message}").into()
+                }
+                None => format!("panicked: {message}").into(),
+            };
+            Err(Stop {
+                seq,
+                error: Arc::new(Error::View {
+                    view: name.to_string(),
+                    source,
+                }),
+            })
+        }
+    }
+}
+
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// The seq a record-level log error belongs to.
+fn record_seq(error: &Error) -> Option<Seq> {
+    match error {
+        Error::NotFound { seq }
+        | Error::InvalidSeq { seq, .. }
+        | Error::Deleted { seq }
+        | Error::Mapper { seq, .. } => Some(*seq),
+        Error::Corrupt { seq, .. } => *seq,
+        _ => None,
+    }
+}

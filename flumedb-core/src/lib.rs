@@ -1,0 +1,41 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+// Positions: a record's `Seq`, and `Since`, how far a log or view has come.
+mod seq;
+pub use seq::{Seq, Since};
+
+// The error type shared by logs, views and the driver.
+mod error;
+pub use error::{BoxError, CodecError, Error, Result};
+
+// Codecs: typed values to stored bytes and back.
+mod codec;
+#[cfg(feature = "bincode")]
+pub use codec::Bincode;
+pub use codec::{Codec, Json, Postcard, Raw};
+
+// The observable `since` of a log: current value, wait for a seq, subscribe.
+mod watch;
+pub use watch::{SinceWatch, Subscription};
+
+// The source of truth: an append-only log of byte records, and streams over it.
+mod log;
+pub use log::{Entry, Log, LogIter, LogStream, StreamOptions};
+
+// Views: state built by streaming the log in order.
+mod view;
+pub use view::{CommitPolicy, Record, Stored, View, ViewContext};
+
+// Read waiting: how reads on a view wait until it has caught up.
+mod sync;
+pub use sync::{Progress, ViewStatus, ViewSync, Wait};
+
+// The driver: one log in the middle, views around it, a feeder thread streaming between them.
+mod feeder;
+mod flume;
+pub use flume::{Flume, FlumeOptions, Mapper, Stream};
+
+// Conformance suites for `Log` and `View` implementations.
+#[cfg(feature = "testkit")]
+pub mod testkit;

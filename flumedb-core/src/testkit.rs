@@ -1,0 +1,515 @@
+//! Conformance suites for [`Log`] and [`View`] implementations (feature `testkit`).
+//!
+//! The Rust counterpart of JS `test-flumelog`: every log crate runs [`log_suite`], every view
+//! crate runs [`view_suite`]. They panic (like `assert!`) on the first violation, naming it.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    Entry, Error, Flume, FlumeOptions, Json, Log, Result, Seq, Since, StreamOptions, View,
+    ViewContext,
+};
+
+/// Runs every log check against logs opened by `open` in fresh temporary directories.
+///
+/// A log whose [`Log::dir`] is `Some` is also checked for persistence across close and reopen.
+pub fn log_suite<L: Log>(open: impl Fn(&Path) -> Result<L> + Sync) {
+    check_empty(&open);
+    check_append_get(&open);
+    check_batch(&open);
+    check_ranges(&open);
+    check_live(&open);
+    check_live_ends_on_close(&open);
+    check_concurrent_readers(&open);
+    check_closed(&open);
+    check_reopen(&open);
+}
+
+fn fresh<L: Log>(open: &impl Fn(&Path) -> Result<L>) -> (tempfile::TempDir, L) {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let log = open(dir.path()).expect("open a fresh log");
+    (dir, log)
+}
+
+fn collect<L: Log>(log: &L, options: StreamOptions) -> Vec<Entry> {
+    log.stream(options)
+        .expect("stream")
+        .collect::<Result<Vec<_>>>()
+        .expect("stream items")
+}
+
+/// An empty log: `since` is empty, streams yield nothing, `get(0)` is `NotFound`.
+pub fn check_empty<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    assert_eq!(log.since(), Since::Empty, "a new log's since must be Empty");
+    assert!(collect(&log, StreamOptions::new()).is_empty());
+    assert!(collect(&log, StreamOptions::new().reverse()).is_empty());
+    assert!(
+        matches!(log.get(Seq::ZERO), Err(Error::NotFound { .. })),
+        "get(0) on an empty log must be NotFound"
+    );
+}
+
+fn sample(i: usize) -> Vec<u8> {
+    match i % 5 {
+        0 => Vec::new(),
+        1 => format!("{{\"i\":{i}}}").into_bytes(),
+        2 => vec![0u8; 300 + i],
+        3 => (0..=255u8).cycle().take(70_000 + i).collect(),
+        _ => format!("héllo 🌊 {i}").into_bytes(),
+    }
+}
+
+/// Single appends return growing seqs, update `since`, and read back byte for byte; seqs past
+/// the end are `NotFound`, other non-record seqs an error (never garbage or a panic).
+pub fn check_append_get<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    let mut seqs = Vec::new();
+    for i in 0..20 {
+        let seq = log.append(&sample(i)).expect("append");
+        if let Some(&prev) = seqs.last() {
+            assert!(seq > prev, "seqs must grow: {prev} then {seq}");
+        }
+        assert_eq!(log.since(), Since::At(seq), "since must be the last seq");
+        seqs.push(seq);
+    }
+    for (i, seq) in seqs.iter().enumerate() {
+        assert_eq!(log.get(*seq).expect("get"), sample(i), "get({seq})");
+    }
+    let last = *seqs.last().unwrap();
+    let far = Seq::new(last.get() + 1_000_000);
+    assert!(
+        matches!(log.get(far), Err(Error::NotFound { .. })),
+        "get past the end must be NotFound"
+    );
+    let known: BTreeSet<Seq> = seqs.iter().copied().collect();
+    for probe in (0..last.get() + 64)
+        .map(Seq::new)
+        .filter(|s| !known.contains(s))
+    {
+        assert!(
+            log.get(probe).is_err(),
+            "get({probe}) is not a record's seq and must be an error"
+        );
+    }
+}
+
+/// Batches return each record's own seq (not the batch's max), in order.
+pub fn check_batch<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    let first = log.append(b"first").expect("append");
+    let data: Vec<Vec<u8>> = (0..10).map(sample).collect();
+    let slices: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+    let seqs = log.append_batch(&slices).expect("append_batch");
+    assert_eq!(seqs.len(), 10, "one seq per record");
+    assert!(seqs[0] > first);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "batch seqs must grow");
+    assert_eq!(log.since(), Since::At(seqs[9]));
+    for (seq, bytes) in seqs.iter().zip(&data) {
+        assert_eq!(&log.get(*seq).expect("get"), bytes);
+    }
+    assert!(log.append_batch(&[]).expect("empty batch").is_empty());
+    assert_eq!(
+        log.since(),
+        Since::At(seqs[9]),
+        "an empty batch changes nothing"
+    );
+}
+
+/// Every combination of `gt/gte/lt/lte` (at, between and beyond records), `reverse` and
+/// `limit` yields exactly the records a model gives.
+pub fn check_ranges<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    let data: Vec<Vec<u8>> = (0..12)
+        .map(|i| format!("record {i}").into_bytes())
+        .collect();
+    let mut seqs = Vec::new();
+    for chunk in data.chunks(4) {
+        let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        seqs.extend(log.append_batch(&slices).expect("append_batch"));
+    }
+    let mut points: BTreeSet<u64> = BTreeSet::new();
+    for s in &seqs {
+        points.insert(s.get());
+        points.insert(s.get() + 1);
+        points.insert(s.get().saturating_sub(1));
+    }
+    points.insert(seqs[11].get() + 1000);
+    let points: Vec<Seq> = points.into_iter().map(Seq::new).collect();
+    let mut lowers = vec![Bound::Unbounded];
+    let mut uppers = vec![Bound::Unbounded];
+    for &p in &points {
+        lowers.extend([Bound::Included(p), Bound::Excluded(p)]);
+        uppers.extend([Bound::Included(p), Bound::Excluded(p)]);
+    }
+    for &lower in &lowers {
+        for &upper in &uppers {
+            for reverse in [false, true] {
+                let mut options = StreamOptions::new();
+                options = match lower {
+                    Bound::Included(s) => options.gte(s),
+                    Bound::Excluded(s) => options.gt(s),
+                    Bound::Unbounded => options,
+                };
+                options = match upper {
+                    Bound::Included(s) => options.lte(s),
+                    Bound::Excluded(s) => options.lt(s),
+                    Bound::Unbounded => options,
+                };
+                if reverse {
+                    options = options.reverse();
+                }
+                let mut expected: Vec<Entry> = seqs
+                    .iter()
+                    .zip(&data)
+                    .filter(|(s, _)| options.contains(**s))
+                    .map(|(s, d)| Entry {
+                        seq: *s,
+                        data: d.clone(),
+                    })
+                    .collect();
+                if reverse {
+                    expected.reverse();
+                }
+                assert_eq!(
+                    collect(&log, options.clone()),
+                    expected,
+                    "stream {lower:?}..{upper:?} reverse={reverse}"
+                );
+                expected.truncate(3);
+                assert_eq!(
+                    collect(&log, options.clone().limit(3)),
+                    expected,
+                    "stream {lower:?}..{upper:?} reverse={reverse} limit=3"
+                );
+            }
+        }
+    }
+    assert!(collect(&log, StreamOptions::new().limit(0)).is_empty());
+    assert!(
+        matches!(
+            log.stream(StreamOptions::new().live().reverse()),
+            Err(Error::InvalidArgument(_))
+        ),
+        "live + reverse must be rejected"
+    );
+}
+
+/// Live streams yield old records then new ones, each exactly once and in order;
+/// `old(false)` yields only new ones.
+pub fn check_live<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    for i in 0..5u32 {
+        log.append(&i.to_le_bytes()).expect("append");
+    }
+    std::thread::scope(|scope| {
+        let all = scope.spawn(|| {
+            log.stream(StreamOptions::new().live().limit(205))
+                .expect("live stream")
+                .map(|e| e.expect("live item").data)
+                .collect::<Vec<_>>()
+        });
+        let new_only = scope.spawn(|| {
+            let stream = log
+                .stream(StreamOptions::new().live().old(false).limit(50))
+                .expect("live stream");
+            stream
+                .map(|e| e.expect("live item").data)
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        for i in 5..205u32 {
+            if i % 7 == 0 {
+                let a = i.to_le_bytes();
+                log.append_batch(&[&a]).expect("append_batch");
+            } else {
+                log.append(&i.to_le_bytes()).expect("append");
+            }
+        }
+        let all = all.join().expect("live reader");
+        let expected: Vec<Vec<u8>> = (0..205u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        assert_eq!(all, expected, "old then live, no gaps or duplicates");
+        let new_only = new_only.join().expect("live reader");
+        // The old(false) stream started at some point after record 4: it must see a
+        // contiguous run of new records.
+        let first = u32::from_le_bytes(new_only[0].clone().try_into().unwrap());
+        assert!(first >= 5, "old(false) must not yield old records");
+        let expected: Vec<Vec<u8>> = (first..first + 50)
+            .map(|i| i.to_le_bytes().to_vec())
+            .collect();
+        assert_eq!(new_only, expected);
+    });
+}
+
+/// A live stream blocked waiting for appends ends with `Closed` when the log closes.
+pub fn check_live_ends_on_close<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    log.append(b"one").expect("append");
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut stream = log.stream(StreamOptions::new().live()).expect("stream");
+            let first = stream.next();
+            let end = stream.next();
+            let after = stream.next();
+            (first.map(|r| r.map(|e| e.data)), end, after)
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        log.close().expect("close");
+        let (first, end, after) = reader.join().expect("reader");
+        assert_eq!(first.expect("first item").expect("ok"), b"one");
+        assert!(
+            matches!(end, Some(Err(Error::Closed))),
+            "a live stream must end with Closed when the log closes"
+        );
+        assert!(after.is_none(), "and then end");
+    });
+}
+
+fn pattern(i: u32) -> Vec<u8> {
+    let len = (i as usize * 37) % 900 + 4;
+    let mut data = i.to_le_bytes().to_vec();
+    data.extend((0..len - 4).map(|j| (i as usize + j) as u8));
+    data
+}
+
+fn check_pattern(data: &[u8]) -> u32 {
+    assert!(data.len() >= 4, "torn record: {} bytes", data.len());
+    let i = u32::from_le_bytes(data[..4].try_into().unwrap());
+    assert_eq!(data, pattern(i), "torn or wrong record {i}");
+    i
+}
+
+/// Readers streaming and getting while a writer appends never see a torn record.
+pub fn check_concurrent_readers<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    const N: u32 = 3000;
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut seqs = Vec::new();
+            for i in 0..N {
+                if i % 10 == 0 && i + 3 <= N {
+                    continue;
+                }
+                seqs.push(log.append(&pattern(i)).expect("append"));
+            }
+            seqs
+        });
+        let streamer = scope.spawn(|| {
+            let mut seen = 0;
+            for _ in 0..20 {
+                let mut last = None;
+                for entry in log.stream(StreamOptions::new()).expect("stream") {
+                    let i = check_pattern(&entry.expect("stream item").data);
+                    assert!(last < Some(i), "stream out of order");
+                    last = Some(i);
+                    seen += 1;
+                }
+            }
+            seen
+        });
+        let getter = scope.spawn(|| {
+            for _ in 0..2000 {
+                if let Since::At(seq) = log.since() {
+                    check_pattern(&log.get(seq).expect("get since"));
+                }
+            }
+        });
+        let seqs = writer.join().expect("writer");
+        streamer.join().expect("streamer");
+        getter.join().expect("getter");
+        for seq in seqs {
+            check_pattern(&log.get(seq).expect("get"));
+        }
+    });
+}
+
+/// After close, appends, gets and streams return `Closed`.
+pub fn check_closed<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (_dir, log) = fresh(open);
+    let seq = log.append(b"x").expect("append");
+    log.close().expect("close");
+    assert!(matches!(log.append(b"y"), Err(Error::Closed)));
+    assert!(matches!(log.append_batch(&[b"y"]), Err(Error::Closed)));
+    assert!(matches!(log.get(seq), Err(Error::Closed)));
+    assert!(matches!(
+        log.stream(StreamOptions::new()).map(|s| s.count()),
+        Err(Error::Closed)
+    ));
+}
+
+/// A log with a directory keeps its records across close and reopen, and appends continue.
+pub fn check_reopen<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    let (dir, log) = fresh(open);
+    if log.dir().is_none() {
+        return;
+    }
+    let data: Vec<Vec<u8>> = (0..30).map(sample).collect();
+    let mut seqs = Vec::new();
+    for d in &data {
+        seqs.push(log.append(d).expect("append"));
+    }
+    let since = log.since();
+    log.close().expect("close");
+    drop(log);
+    let log = open(dir.path()).expect("reopen");
+    assert_eq!(log.since(), since, "since survives reopen");
+    for (seq, d) in seqs.iter().zip(&data) {
+        assert_eq!(&log.get(*seq).expect("get after reopen"), d);
+    }
+    let next = log.append(b"after").expect("append after reopen");
+    assert!(Since::At(next) > since);
+    assert_eq!(log.get(next).expect("get"), b"after");
+    log.close().expect("close");
+}
+
+/// Opens a log in a directory.
+pub type OpenLog<L> = Box<dyn Fn(&Path) -> Result<L>>;
+
+/// Reads a view's whole observable state through its handle.
+pub type Snapshot<H, S> = Box<dyn Fn(&H) -> Result<S>>;
+
+/// What [`view_suite`] needs to exercise a view.
+pub struct ViewSuite<L, V: View<T>, T, S> {
+    /// Opens the log in a directory (a persisted log also checks view persistence).
+    pub open_log: OpenLog<L>,
+    /// Makes the view under test, with the given version.
+    pub make_view: Box<dyn Fn(u32) -> V>,
+    /// The `i`th record to append.
+    pub record: Box<dyn Fn(u64) -> T>,
+    /// Reads the view's whole observable state through its handle (waiting as reads do).
+    pub snapshot: Snapshot<V::Handle, S>,
+}
+
+/// Runs the view checks: reads see every append at once (read-your-writes), a rebuild and a
+/// view added late build the same state as one fed live, state survives close and reopen
+/// (for a persisted log), a version bump rebuilds, and `reset` leaves nothing stored.
+pub fn view_suite<L, V, T, S>(suite: ViewSuite<L, V, T, S>)
+where
+    L: Log,
+    V: View<T>,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    S: PartialEq + std::fmt::Debug,
+{
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let open_db = || -> Flume<L, T, Json> {
+        let log = (suite.open_log)(dir.path()).expect("open log");
+        FlumeOptions::new()
+            .read_timeout(Some(Duration::from_secs(30)))
+            .batch_size(7)
+            .open(log, Json)
+            .expect("open db")
+    };
+    let snap = |h: &V::Handle| (suite.snapshot)(h).expect("snapshot");
+
+    // Fed live, read after every append.
+    let db = open_db();
+    let live = db.add_view("v", (suite.make_view)(1)).expect("add view");
+    let empty = snap(&live);
+    let mut i = 0;
+    while i < 60 {
+        if i % 3 == 0 {
+            let batch: Vec<T> = (i..i + 4).map(|j| (suite.record)(j)).collect();
+            db.append_batch(&batch).expect("append_batch");
+            i += 4;
+        } else {
+            db.append(&(suite.record)(i)).expect("append");
+            i += 1;
+        }
+        // Read-your-writes: must not need a sleep.
+        let progress = &db.progress()[0];
+        snap(&live);
+        assert!(
+            db.progress()[0].since >= progress.log_since,
+            "a read returned before the view caught up"
+        );
+    }
+    let full = snap(&live);
+    assert_ne!(
+        full, empty,
+        "the view's state should change when records arrive"
+    );
+
+    // Rebuild gives the same state.
+    db.rebuild().expect("rebuild");
+    assert_eq!(
+        snap(&live),
+        full,
+        "state after rebuild() differs from state fed live"
+    );
+
+    // A view added after the data builds the same state.
+    let late = db
+        .add_view("late", (suite.make_view)(1))
+        .expect("add late view");
+    assert_eq!(
+        snap(&late),
+        full,
+        "a view added late differs from one fed live"
+    );
+    let log_since = db.since();
+    db.close().expect("close");
+    assert!(matches!((suite.snapshot)(&live), Err(Error::Closed)));
+    drop(db);
+
+    let persisted = (suite.open_log)(dir.path())
+        .expect("open log")
+        .dir()
+        .is_some();
+    let ctx = ViewContext::new("v", Some(dir.path().to_path_buf()));
+    if persisted {
+        // Closing flushed: the stored since is the log's.
+        let mut view = (suite.make_view)(1);
+        let stored = view.open(&ctx).expect("open view").expect("stored state");
+        assert_eq!(stored.version, 1);
+        assert_eq!(
+            stored.since, log_since,
+            "close must flush the view up to the log"
+        );
+        view.close().expect("close view");
+
+        // Reopen: the state is back, and new appends are seen.
+        let db = open_db();
+        let v = db.add_view("v", (suite.make_view)(1)).expect("add view");
+        assert_eq!(snap(&v), full, "state differs after reopen");
+        db.append(&(suite.record)(60)).expect("append");
+        let more = snap(&v);
+        db.rebuild().expect("rebuild");
+        assert_eq!(snap(&v), more, "after reopen and append, a rebuild differs");
+        db.close().expect("close");
+        drop(db);
+
+        // A version bump rebuilds the whole state.
+        let db = open_db();
+        let v = db.add_view("v", (suite.make_view)(2)).expect("add view v2");
+        assert_eq!(
+            snap(&v),
+            more,
+            "after a version bump the rebuilt state differs"
+        );
+        db.close().expect("close");
+        drop(db);
+        let mut view = (suite.make_view)(2);
+        let stored = view.open(&ctx).expect("open").expect("stored");
+        assert_eq!(stored.version, 2, "the new version is stored");
+        view.close().expect("close view");
+    }
+
+    // Reset leaves nothing stored.
+    let mut view = (suite.make_view)(2);
+    view.open(&ctx).expect("open view");
+    view.reset().expect("reset");
+    view.close().expect("close view");
+    let mut view = (suite.make_view)(2);
+    let stored = view.open(&ctx).expect("open view");
+    assert!(
+        stored.is_none() || stored.is_some_and(|s| s.since == Since::Empty),
+        "after reset a view must report nothing stored, got {stored:?}"
+    );
+    view.close().expect("close view");
+}

@@ -1,0 +1,128 @@
+//! The [`View`] trait: state built by streaming the log.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::seq::{Seq, Since};
+use crate::sync::ViewSync;
+
+/// A decoded record as views and readers see it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Record<T> {
+    /// The record's position in the log.
+    pub seq: Seq,
+    /// The decoded (and, if the database has a mapper, mapped) value.
+    pub value: T,
+}
+
+/// Where a view lives: its name and, if the log has a directory, that directory.
+#[derive(Clone, Debug)]
+pub struct ViewContext {
+    name: String,
+    dir: Option<PathBuf>,
+}
+
+impl ViewContext {
+    /// A context for a view called `name`, persisting under `dir` if given.
+    pub fn new(name: impl Into<String>, dir: Option<PathBuf>) -> ViewContext {
+        ViewContext {
+            name: name.into(),
+            dir,
+        }
+    }
+
+    /// The name the view was added under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The log's directory, where a persistent view keeps its files. `None` for logs that live
+    /// only in memory: the view then lives only in memory too and rebuilds on every open.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+}
+
+/// What a view found on disk when it opened: the version and position it had persisted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Stored {
+    /// The version the state was built with.
+    pub version: u32,
+    /// The last record the persisted state includes.
+    pub since: Since,
+}
+
+/// How often the driver asks a view to [`flush`](View::flush): after `records` records or
+/// `interval` after the first unflushed one, whichever comes first, and always on close.
+///
+/// The interval runs from the first unflushed record, so a steady stream of appends can delay a
+/// flush by at most `interval` (JS flumeview-reduce's debounce could starve for ever).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CommitPolicy {
+    /// Flush after this many records (at least 1).
+    pub records: u64,
+    /// Flush at most this long after the first unflushed record.
+    pub interval: Duration,
+}
+
+impl Default for CommitPolicy {
+    /// Every 10,000 records or 500 ms.
+    fn default() -> Self {
+        CommitPolicy {
+            records: 10_000,
+            interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A view: query-optimised state built by streaming the log in order.
+///
+/// The driver ([`Flume`](crate::Flume)) owns the view and calls it from one background thread:
+/// `open` once, then `apply` with batches of records in log order, each starting right after
+/// the previous one, `flush` now and then, `reset` to start over, and `close` at the end.
+/// Readers never touch the view itself: they use its [`Handle`](View::Handle), which the view
+/// builds around a [`ViewSync`] so every read can wait until the view has caught up.
+///
+/// Rules for implementations:
+/// - `open` reports what is persisted; if its version differs from [`version`](View::version)
+///   or it is ahead of the log, the driver calls `reset` before feeding anything;
+/// - after `flush` returns, the persisted state must include exactly the records applied so
+///   far, together with the seq of the last one (never a newer state with an older seq, or the
+///   reverse); a crash may lose recent records, never claim more than was stored;
+/// - `reset` destroys the state (memory and disk) so that a later `open` reports nothing;
+/// - errors put the view into a failed state; the driver does not retry on its own.
+pub trait View<T>: Send + 'static {
+    /// What readers use: cheap to clone, shareable between threads.
+    type Handle: Clone + Send + Sync + 'static;
+
+    /// The view's own error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The version of the view's logic. Change it whenever the state it would build changes:
+    /// stored state of another version is thrown away and rebuilt from the log.
+    fn version(&self) -> u32;
+
+    /// Loads persisted state, if any, from `ctx.dir()`.
+    fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, Self::Error>;
+
+    /// Builds the handle readers use; every read on it should first call one of the `wait`
+    /// methods of `sync`.
+    fn handle(&self, sync: ViewSync) -> Self::Handle;
+
+    /// Applies records, in log order, all after the ones applied before.
+    fn apply(&mut self, records: &[Record<T>]) -> Result<(), Self::Error>;
+
+    /// Makes everything applied so far durable, with the seq of the last record.
+    fn flush(&mut self) -> Result<(), Self::Error>;
+
+    /// Destroys all state, in memory and on disk: the view is empty again.
+    fn reset(&mut self) -> Result<(), Self::Error>;
+
+    /// Releases resources. The driver flushes before closing.
+    fn close(&mut self) -> Result<(), Self::Error>;
+
+    /// How often the driver flushes this view.
+    fn commit_policy(&self) -> CommitPolicy {
+        CommitPolicy::default()
+    }
+}

@@ -1,0 +1,271 @@
+//! [`SinceWatch`]: the observable `since` of a log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::seq::{Seq, Since};
+
+/// An observable [`Since`]: read its current value, wait until it reaches a seq, or subscribe
+/// to its changes.
+///
+/// Cloning gives another handle to the same value. A log owns one and sets it *after* a record
+/// is readable, so anyone who sees `since >= seq` can read `seq`. Closing it wakes every waiter
+/// with [`Error::Closed`].
+///
+/// ```
+/// use flumedb_core::{Seq, Since, SinceWatch};
+/// use std::time::Duration;
+///
+/// let since = SinceWatch::new(Since::Empty);
+/// let waiter = since.clone();
+/// let t = std::thread::spawn(move || waiter.wait_for(Seq::new(2), Some(Duration::from_secs(5))));
+/// since.set(Since::At(Seq::new(2)));
+/// assert_eq!(t.join().unwrap().unwrap(), Since::At(Seq::new(2)));
+/// ```
+#[derive(Clone)]
+pub struct SinceWatch {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+struct State {
+    since: Since,
+    closed: bool,
+    subscribers: Vec<Sender<()>>,
+}
+
+impl SinceWatch {
+    /// A watch starting at `since`.
+    pub fn new(since: Since) -> SinceWatch {
+        SinceWatch {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    since,
+                    closed: false,
+                    subscribers: Vec::new(),
+                }),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The current value.
+    pub fn get(&self) -> Since {
+        self.inner.state.lock().since
+    }
+
+    /// Sets the value and wakes waiters and subscribers (only if it changed).
+    pub fn set(&self, since: Since) {
+        let mut state = self.inner.state.lock();
+        if state.since == since {
+            return;
+        }
+        state.since = since;
+        state.subscribers.retain(|tx| match tx.try_send(()) {
+            Ok(()) | Err(TrySendError::Full(())) => true,
+            Err(TrySendError::Disconnected(())) => false,
+        });
+        drop(state);
+        self.inner.changed.notify_all();
+    }
+
+    /// Closes the watch: waiters and subscribers wake with [`Error::Closed`]. Idempotent.
+    pub fn close(&self) {
+        let mut state = self.inner.state.lock();
+        state.closed = true;
+        state.subscribers.clear();
+        drop(state);
+        self.inner.changed.notify_all();
+    }
+
+    /// `true` once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.state.lock().closed
+    }
+
+    /// Blocks until the value includes `seq` (returns the value then), the timeout passes
+    /// ([`Error::Timeout`]) or the watch closes ([`Error::Closed`]). `None` waits without limit.
+    pub fn wait_for(&self, seq: Seq, timeout: Option<Duration>) -> Result<Since> {
+        self.wait_until(|since| since.includes(seq), Since::At(seq), timeout)
+    }
+
+    /// Blocks until the value differs from `from`; otherwise like [`wait_for`](Self::wait_for).
+    pub fn wait_change(&self, from: Since, timeout: Option<Duration>) -> Result<Since> {
+        self.wait_until(|since| since != from, from, timeout)
+    }
+
+    fn wait_until(
+        &self,
+        done: impl Fn(Since) -> bool,
+        target: Since,
+        timeout: Option<Duration>,
+    ) -> Result<Since> {
+        let start = Instant::now();
+        let deadline = timeout.map(|t| start + t);
+        let mut state = self.inner.state.lock();
+        loop {
+            if done(state.since) {
+                return Ok(state.since);
+            }
+            if state.closed {
+                return Err(Error::Closed);
+            }
+            match deadline {
+                None => self.inner.changed.wait(&mut state),
+                Some(deadline) => {
+                    if self
+                        .inner
+                        .changed
+                        .wait_until(&mut state, deadline)
+                        .timed_out()
+                        && !done(state.since)
+                    {
+                        return Err(Error::Timeout {
+                            view: "log".into(),
+                            waited: start.elapsed(),
+                            target,
+                            reached: state.since,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Subscribes to changes. Changes that happen while the subscriber is not looking are
+    /// coalesced: it is told that the value changed and reads the newest one.
+    pub fn subscribe(&self) -> Subscription {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let mut state = self.inner.state.lock();
+        let last = state.since;
+        if !state.closed {
+            state.subscribers.push(tx);
+        }
+        drop(state);
+        Subscription {
+            rx,
+            watch: self.clone(),
+            last,
+        }
+    }
+}
+
+impl std::fmt::Debug for SinceWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.inner.state.lock();
+        f.debug_struct("SinceWatch")
+            .field("since", &state.since)
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+/// A subscription to a [`SinceWatch`], from [`SinceWatch::subscribe`].
+pub struct Subscription {
+    rx: Receiver<()>,
+    watch: SinceWatch,
+    last: Since,
+}
+
+impl Subscription {
+    /// Blocks until the value differs from the one this subscription last returned, and returns
+    /// the newest value; [`Error::Closed`] once the watch is closed.
+    pub fn recv(&mut self) -> Result<Since> {
+        loop {
+            if let Some(since) = self.changed() {
+                return Ok(since);
+            }
+            if self.rx.recv().is_err() {
+                return self.changed().ok_or(Error::Closed);
+            }
+        }
+    }
+
+    /// Like [`recv`](Self::recv), but gives up after `timeout` with `Ok(None)`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Since>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(since) = self.changed() {
+                return Ok(Some(since));
+            }
+            match self.rx.recv_deadline(deadline) {
+                Ok(()) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Ok(None),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return self.changed().map(Some).ok_or(Error::Closed);
+                }
+            }
+        }
+    }
+
+    /// The channel that is signalled on changes, for use in `crossbeam_channel::select!`.
+    /// After it fires, call [`recv`](Self::recv) or [`SinceWatch::get`] for the value.
+    pub fn notifications(&self) -> &Receiver<()> {
+        &self.rx
+    }
+
+    fn changed(&mut self) -> Option<Since> {
+        let now = self.watch.get();
+        if now != self.last {
+            self.last = now;
+            Some(now)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_for_times_out_then_succeeds() {
+        let w = SinceWatch::new(Since::Empty);
+        let err = w
+            .wait_for(Seq::new(1), Some(Duration::from_millis(20)))
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        w.set(Since::At(Seq::new(5)));
+        assert_eq!(
+            w.wait_for(Seq::new(1), Some(Duration::ZERO)).unwrap(),
+            Since::At(Seq::new(5))
+        );
+    }
+
+    #[test]
+    fn close_wakes_waiters_and_subscribers() {
+        let w = SinceWatch::new(Since::Empty);
+        let mut sub = w.subscribe();
+        let w2 = w.clone();
+        let t = std::thread::spawn(move || w2.wait_for(Seq::new(1), None));
+        std::thread::sleep(Duration::from_millis(20));
+        w.close();
+        assert!(matches!(t.join().unwrap(), Err(Error::Closed)));
+        assert!(matches!(sub.recv(), Err(Error::Closed)));
+    }
+
+    #[test]
+    fn subscription_coalesces_to_newest() {
+        let w = SinceWatch::new(Since::Empty);
+        let mut sub = w.subscribe();
+        for i in 0..10 {
+            w.set(Since::At(Seq::new(i)));
+        }
+        assert_eq!(sub.recv().unwrap(), Since::At(Seq::new(9)));
+        assert_eq!(sub.recv_timeout(Duration::from_millis(10)).unwrap(), None);
+        w.set(Since::At(Seq::new(10)));
+        assert_eq!(
+            sub.recv_timeout(Duration::from_secs(1)).unwrap(),
+            Some(Since::At(Seq::new(10)))
+        );
+    }
+}

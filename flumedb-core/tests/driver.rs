@@ -1,0 +1,663 @@
+//! The driver's contract: JS flumedb's own test suite re-expressed, plus the JS bugs we do not
+//! reproduce. Uses `flumelog-memory` and a small recording view.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flumedb_core::{
+    Codec, CodecError, Error, Flume, FlumeOptions, Json, Log, Record, Seq, Since, Stored,
+    StreamOptions, View, ViewContext, ViewStatus, ViewSync, Wait,
+};
+use flumelog_memory::MemoryLog;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+/// What a [`Recorder`] saw, shared with its handle and the test.
+#[derive(Default)]
+struct Seen {
+    records: Mutex<Vec<(Seq, Value)>>,
+    applies: AtomicUsize,
+    resets: AtomicUsize,
+    /// Calls in order: "open", "reset", "apply", "flush", "close".
+    calls: Mutex<Vec<&'static str>>,
+}
+
+/// A view that records every record it is fed. When `fragile`, it fails (or panics) on values
+/// with `"fail": true` (`"panic": true`). It can pretend to have stored state.
+struct Recorder {
+    seen: Arc<Seen>,
+    version: u32,
+    stored: Option<Stored>,
+    fragile: bool,
+}
+
+impl Recorder {
+    fn new() -> (Recorder, Arc<Seen>) {
+        let seen = Arc::new(Seen::default());
+        (
+            Recorder {
+                seen: seen.clone(),
+                version: 1,
+                stored: None,
+                fragile: false,
+            },
+            seen,
+        )
+    }
+
+    fn fragile() -> (Recorder, Arc<Seen>) {
+        let (mut view, seen) = Recorder::new();
+        view.fragile = true;
+        (view, seen)
+    }
+}
+
+#[derive(Clone)]
+struct RecorderHandle {
+    seen: Arc<Seen>,
+    sync: ViewSync,
+}
+
+impl RecorderHandle {
+    fn values(&self) -> flumedb_core::Result<Vec<Value>> {
+        self.values_with(Wait::Latest)
+    }
+    fn values_with(&self, wait: Wait) -> flumedb_core::Result<Vec<Value>> {
+        self.sync.wait(wait)?;
+        Ok(self
+            .seen
+            .records
+            .lock()
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+    fn seqs(&self) -> flumedb_core::Result<Vec<Seq>> {
+        self.sync.wait(Wait::Latest)?;
+        Ok(self.seen.records.lock().iter().map(|(s, _)| *s).collect())
+    }
+}
+
+#[derive(Debug)]
+struct Boom(Seq);
+impl std::fmt::Display for Boom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "boom at {}", self.0)
+    }
+}
+impl std::error::Error for Boom {}
+
+impl View<Value> for Recorder {
+    type Handle = RecorderHandle;
+    type Error = Boom;
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn open(&mut self, _ctx: &ViewContext) -> Result<Option<Stored>, Boom> {
+        self.seen.calls.lock().push("open");
+        Ok(self.stored)
+    }
+    fn handle(&self, sync: ViewSync) -> RecorderHandle {
+        RecorderHandle {
+            seen: self.seen.clone(),
+            sync,
+        }
+    }
+    fn apply(&mut self, records: &[Record<Value>]) -> Result<(), Boom> {
+        self.seen.applies.fetch_add(1, Ordering::SeqCst);
+        self.seen.calls.lock().push("apply");
+        for r in records {
+            if self.fragile && r.value["fail"] == true {
+                return Err(Boom(r.seq));
+            }
+            if self.fragile && r.value["panic"] == true {
+                panic!("view bug at {}", r.seq);
+            }
+            self.seen.records.lock().push((r.seq, r.value.clone()));
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), Boom> {
+        self.seen.calls.lock().push("flush");
+        Ok(())
+    }
+    fn reset(&mut self) -> Result<(), Boom> {
+        self.seen.resets.fetch_add(1, Ordering::SeqCst);
+        self.seen.calls.lock().push("reset");
+        self.seen.records.lock().clear();
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), Boom> {
+        self.seen.calls.lock().push("close");
+        Ok(())
+    }
+}
+
+fn db() -> Flume<MemoryLog, Value> {
+    Flume::open(MemoryLog::new(), Json).unwrap()
+}
+
+#[test]
+fn empty_db_reads() {
+    let db = db();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    assert_eq!(h.values().unwrap(), Vec::<Value>::new());
+    assert_eq!(db.since(), Since::Empty);
+    assert!(matches!(db.get(Seq::ZERO), Err(Error::NotFound { .. })));
+    assert_eq!(db.stream(StreamOptions::new()).unwrap().count(), 0);
+    assert!(db.progress()[0].is_current());
+}
+
+#[test]
+fn read_after_append_sees_the_value() {
+    let db = db();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    for i in 0..100 {
+        db.append(&json!({"i": i})).unwrap();
+        // No sleep: the read waits until the view has the record.
+        assert_eq!(h.values().unwrap().len(), i + 1);
+    }
+    let seqs = db.append_batch(&[json!(1), json!(2), json!(3)]).unwrap();
+    assert_eq!(seqs, vec![Seq::new(100), Seq::new(101), Seq::new(102)]);
+    assert_eq!(h.seqs().unwrap().last(), Some(&Seq::new(102)));
+    assert_eq!(db.get(Seq::new(101)).unwrap(), json!(2));
+}
+
+#[test]
+fn views_get_and_streams_see_mapped_values_but_the_log_keeps_the_original() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let db = FlumeOptions::new()
+        .mapper(move |mut v: Value| {
+            c.fetch_add(1, Ordering::SeqCst);
+            v["map"] = json!(true);
+            Ok(v)
+        })
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    let seq = db.append(&json!({"foo": 1})).unwrap();
+    db.append(&json!({"foo": 3})).unwrap();
+    assert_eq!(
+        h.values().unwrap(),
+        vec![
+            json!({"foo": 1, "map": true}),
+            json!({"foo": 3, "map": true})
+        ]
+    );
+    assert_eq!(db.get(seq).unwrap(), json!({"foo": 1, "map": true}));
+    let streamed: Vec<Value> = db
+        .stream(StreamOptions::new())
+        .unwrap()
+        .map(|r| r.unwrap().value)
+        .collect();
+    assert_eq!(streamed.len(), 2);
+    assert!(streamed.iter().all(|v| v["map"] == true));
+    // Stored bytes are not mapped.
+    assert_eq!(db.log().get(seq).unwrap(), br#"{"foo":1}"#);
+    // The view (2) + get (1) + stream (2): each value mapped once per consumer.
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn readiness_gate_holds_view_reads_until_released() {
+    let db = Arc::new(
+        FlumeOptions::new()
+            .ready(false)
+            .open(MemoryLog::new(), Json)
+            .unwrap(),
+    );
+    let (view, seen) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!({"foo": 1})).unwrap();
+    let reader = {
+        let h = h.clone();
+        thread::spawn(move || h.values())
+    };
+    thread::sleep(Duration::from_millis(150));
+    assert!(!reader.is_finished(), "a read must wait while not ready");
+    // The view still indexes while not ready, and Wait::Now reads answer.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.records.lock().is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(h.values_with(Wait::Now).unwrap(), vec![json!({"foo": 1})]);
+    assert!(!db.is_ready());
+    db.set_ready(true);
+    assert_eq!(reader.join().unwrap().unwrap(), vec![json!({"foo": 1})]);
+}
+
+#[test]
+fn a_view_ahead_of_the_log_is_reset_before_it_is_fed() {
+    let db = db();
+    db.append_batch(&[json!(1), json!(2)]).unwrap();
+    let (mut view, seen) = Recorder::new();
+    view.stored = Some(Stored {
+        version: 1,
+        since: Since::At(Seq::new(10)),
+    });
+    let h = db.add_view("ahead", view).unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(1), json!(2)]);
+    let calls = seen.calls.lock().clone();
+    assert_eq!(&calls[..3], &["open", "reset", "apply"], "{calls:?}");
+}
+
+#[test]
+fn a_view_of_another_version_is_reset_and_rebuilt() {
+    let db = db();
+    db.append_batch(&[json!(1), json!(2), json!(3)]).unwrap();
+    let (mut view, seen) = Recorder::new();
+    view.version = 2;
+    view.stored = Some(Stored {
+        version: 1,
+        since: Since::At(Seq::new(1)),
+    });
+    let h = db.add_view("old", view).unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(1), json!(2), json!(3)]);
+    assert_eq!(seen.resets.load(Ordering::SeqCst), 1);
+
+    // Same version, behind the log: fed from where it was, no reset.
+    let (mut view, seen) = Recorder::new();
+    view.stored = Some(Stored {
+        version: 1,
+        since: Since::At(Seq::new(1)),
+    });
+    let h = db.add_view("behind", view).unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(3)]);
+    assert_eq!(seen.resets.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn close_wakes_pending_reads_and_everything_after_errors() {
+    let db = Arc::new(
+        FlumeOptions::new()
+            .ready(false)
+            .open(MemoryLog::new(), Json)
+            .unwrap(),
+    );
+    let (view, seen) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!(1)).unwrap();
+    let pending = {
+        let h = h.clone();
+        thread::spawn(move || h.values())
+    };
+    thread::sleep(Duration::from_millis(50));
+    db.close().unwrap();
+    assert!(matches!(pending.join().unwrap(), Err(Error::Closed)));
+    assert!(matches!(db.append(&json!(2)), Err(Error::Closed)));
+    assert!(matches!(db.append_batch(&[json!(2)]), Err(Error::Closed)));
+    assert!(matches!(db.get(Seq::ZERO), Err(Error::Closed)));
+    assert!(matches!(
+        db.stream(StreamOptions::new()),
+        Err(Error::Closed)
+    ));
+    assert!(matches!(db.rebuild(), Err(Error::Closed)));
+    assert!(matches!(
+        db.add_view("late", Recorder::new().0),
+        Err(Error::Closed)
+    ));
+    assert!(matches!(h.values(), Err(Error::Closed)));
+    assert!(matches!(h.values_with(Wait::Now), Err(Error::Closed)));
+    assert!(db.close().is_ok(), "a second close is fine");
+    assert!(db.is_closed());
+    assert_eq!(seen.calls.lock().last(), Some(&"close"));
+    assert!(matches!(db.progress()[0].status, ViewStatus::Closed));
+}
+
+#[test]
+fn close_flushes_views_and_stops_live_streams() {
+    let db = Arc::new(db());
+    let (view, seen) = Recorder::new();
+    let _h = db.add_view("rec", view).unwrap();
+    db.append(&json!(1)).unwrap();
+    let live = {
+        let db = db.clone();
+        thread::spawn(move || {
+            db.stream(StreamOptions::new().live())
+                .unwrap()
+                .map(|r| r.map(|r| r.value))
+                .collect::<Vec<_>>()
+        })
+    };
+    thread::sleep(Duration::from_millis(50));
+    db.close().unwrap();
+    let items = live.join().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0].as_ref().unwrap(), &json!(1));
+    assert!(matches!(items[1], Err(Error::Closed)));
+    let calls = seen.calls.lock().clone();
+    let n = calls.len();
+    assert_eq!(&calls[n - 2..], &["flush", "close"], "{calls:?}");
+}
+
+#[test]
+fn rebuild_reruns_the_view_over_every_record_exactly_once() {
+    let db = db();
+    let (view, seen) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    for i in 0..2000 {
+        db.append(&json!(i)).unwrap();
+    }
+    assert_eq!(h.seqs().unwrap().len(), 2000);
+    db.rebuild().unwrap();
+    // rebuild() returns once caught up: no waiting needed.
+    let seqs: Vec<Seq> = seen.records.lock().iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (0..2000).map(Seq::new).collect::<Vec<_>>());
+    assert_eq!(seen.resets.load(Ordering::SeqCst), 1);
+    db.append(&json!("after")).unwrap();
+    assert_eq!(h.values().unwrap().len(), 2001);
+}
+
+#[test]
+fn concurrent_rebuilds_do_not_double_count() {
+    let db = Arc::new(
+        FlumeOptions::new()
+            .batch_size(16)
+            .open(MemoryLog::new(), Json)
+            .unwrap(),
+    );
+    let (view, seen) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    let values: Vec<Value> = (0..3000).map(|i| json!(i)).collect();
+    db.append_batch(&values).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            thread::spawn(move || db.rebuild())
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    let seqs = h.seqs().unwrap();
+    assert_eq!(seqs, (0..3000).map(Seq::new).collect::<Vec<_>>());
+    assert!(seen.resets.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn a_failing_view_stops_with_its_error_and_does_not_loop() {
+    let db = db();
+    let (bad, bad_seen) = Recorder::fragile();
+    let (good, _) = Recorder::new();
+    let bad = db.add_view("bad", bad).unwrap();
+    let good = db.add_view("good", good).unwrap();
+    db.append(&json!({"ok": 1})).unwrap();
+    let boom = db.append(&json!({"fail": true})).unwrap();
+    db.append(&json!({"ok": 2})).unwrap();
+
+    match bad.values() {
+        Err(Error::ViewFailed { view, cause, .. }) => {
+            assert_eq!(view, "bad");
+            assert!(
+                cause.to_string().contains(&format!("boom at {boom}")),
+                "{cause}"
+            );
+        }
+        other => panic!("expected ViewFailed, got {other:?}"),
+    }
+    // The other view goes on: it records the value the first one failed on.
+    assert_eq!(good.values().unwrap().len(), 3);
+    // No rebuild loop: the failing view is not retried on its own.
+    let applies = bad_seen.applies.load(Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(200));
+    db.append(&json!({"ok": 3})).unwrap();
+    assert_eq!(good.values().unwrap().len(), 4);
+    assert_eq!(bad_seen.applies.load(Ordering::SeqCst), applies);
+    assert!(matches!(db.progress()[0].status, ViewStatus::Failed { .. }));
+    // rebuild() restarts it, and reports that it failed again.
+    assert!(matches!(db.rebuild(), Err(Error::ViewFailed { .. })));
+    assert!(bad.values().is_err());
+    db.close().unwrap();
+}
+
+#[test]
+fn a_panicking_view_fails_without_taking_the_database_down() {
+    let db = db();
+    let (bad, _) = Recorder::fragile();
+    let (good, _) = Recorder::new();
+    let bad = db.add_view("bad", bad).unwrap();
+    let good = db.add_view("good", good).unwrap();
+    db.append(&json!({"panic": true})).unwrap();
+    let err = bad.values().unwrap_err();
+    assert!(err.to_string().contains("view bug"), "{err}");
+    assert_eq!(good.values().unwrap().len(), 1);
+    db.close().unwrap();
+}
+
+#[test]
+fn a_failing_mapper_fails_the_views_it_feeds() {
+    let db = FlumeOptions::new()
+        .mapper(|v: Value| {
+            if v == json!("bad") {
+                Err("cannot map this".into())
+            } else {
+                Ok(v)
+            }
+        })
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let (view, seen) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!("good")).unwrap();
+    let bad = db.append(&json!("bad")).unwrap();
+    match h.values() {
+        Err(Error::ViewFailed { seq, cause, .. }) => {
+            assert_eq!(seq, Some(bad));
+            assert!(matches!(*cause, Error::Mapper { .. }), "{cause}");
+        }
+        other => panic!("expected ViewFailed, got {other:?}"),
+    }
+    assert!(matches!(db.get(bad), Err(Error::Mapper { .. })));
+    // Reads without waiting report the failure too; the record before the bad one was applied.
+    assert!(matches!(
+        h.values_with(Wait::Now),
+        Err(Error::ViewFailed { .. })
+    ));
+    assert_eq!(seen.records.lock().len(), 1);
+    assert_eq!(seen.records.lock()[0].1, json!("good"));
+}
+
+#[test]
+fn read_your_writes_with_four_writers_and_four_readers() {
+    let db = Arc::new(db());
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let db = db.clone();
+            let h = h.clone();
+            thread::spawn(move || {
+                for i in 0..300 {
+                    let seq = db.append(&json!({"w": w, "i": i})).unwrap();
+                    if i % 10 == 0 {
+                        // Read-your-writes: the view must include our own append.
+                        let seqs = h.seqs().unwrap();
+                        assert!(seqs.contains(&seq), "writer {w} does not see {seq}");
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            let h = h.clone();
+            thread::spawn(move || {
+                let mut last = 0;
+                for _ in 0..200 {
+                    let since = db.since();
+                    let seqs = h.seqs().unwrap();
+                    // Everything appended before the read is there, in log order.
+                    if let Since::At(s) = since {
+                        assert!(seqs.len() as u64 > s.get());
+                    }
+                    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+                    assert!(seqs.len() >= last);
+                    last = seqs.len();
+                }
+            })
+        })
+        .collect();
+    for t in writers.into_iter().chain(readers) {
+        t.join().unwrap();
+    }
+    assert_eq!(h.seqs().unwrap().len(), 1200);
+}
+
+#[test]
+fn wait_for_a_seq_and_time_out() {
+    let db = FlumeOptions::new()
+        .read_timeout(Some(Duration::from_millis(100)))
+        .ready(false)
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    let seq = db.append(&json!(1)).unwrap();
+    match h.values_with(Wait::For(seq)) {
+        Err(Error::Timeout { view, .. }) => assert_eq!(view, "rec"),
+        other => panic!("expected a timeout while not ready, got {other:?}"),
+    }
+    db.set_ready(true);
+    assert_eq!(h.values_with(Wait::For(seq)).unwrap(), vec![json!(1)]);
+    let p = &db.progress()[0];
+    assert_eq!(p.view, "rec");
+    assert_eq!((p.since, p.log_since), (Since::At(seq), Since::At(seq)));
+    assert_eq!(p.ratio(), 1.0);
+}
+
+#[test]
+fn duplicate_view_names_are_rejected() {
+    let db = db();
+    db.add_view("a", Recorder::new().0).unwrap();
+    assert!(matches!(
+        db.add_view("a", Recorder::new().0),
+        Err(Error::DuplicateView { .. })
+    ));
+}
+
+#[test]
+fn a_view_added_after_data_catches_up_without_holding_back_others() {
+    let db = FlumeOptions::new()
+        .batch_size(64)
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let (first, _) = Recorder::new();
+    let first = db.add_view("first", first).unwrap();
+    let values: Vec<Value> = (0..20_000).map(|i| json!(i)).collect();
+    db.append_batch(&values).unwrap();
+    assert_eq!(first.seqs().unwrap().len(), 20_000);
+    let (late, _) = Recorder::new();
+    let late = db.add_view("late", late).unwrap();
+    // While "late" catches up, "first" keeps answering reads of new appends.
+    db.append(&json!("new")).unwrap();
+    assert_eq!(first.values().unwrap().len(), 20_001);
+    assert_eq!(late.values().unwrap().len(), 20_001);
+}
+
+/// A JSON codec that counts decodes.
+struct Counting(Arc<AtomicUsize>);
+impl Codec<Value> for Counting {
+    fn encode(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        Json.encode(value, out)
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<Value, CodecError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Codec::<Value>::decode(&Json, bytes)
+    }
+}
+
+#[test]
+fn each_record_is_decoded_once_for_views_at_the_same_position() {
+    let decodes = Arc::new(AtomicUsize::new(0));
+    let db = Flume::open(MemoryLog::new(), Counting(decodes.clone())).unwrap();
+    let handles: Vec<_> = (0..3)
+        .map(|i| db.add_view(&format!("v{i}"), Recorder::new().0).unwrap())
+        .collect();
+    let values: Vec<Value> = (0..500).map(|i| json!(i)).collect();
+    db.append_batch(&values).unwrap();
+    for h in &handles {
+        assert_eq!(h.values().unwrap().len(), 500);
+    }
+    assert_eq!(decodes.load(Ordering::SeqCst), 500);
+}
+
+#[test]
+fn appends_do_not_wait_for_slow_views() {
+    struct Slow(Arc<AtomicUsize>);
+    impl View<Value> for Slow {
+        type Handle = ();
+        type Error = Boom;
+        fn version(&self) -> u32 {
+            1
+        }
+        fn open(&mut self, _: &ViewContext) -> Result<Option<Stored>, Boom> {
+            Ok(None)
+        }
+        fn handle(&self, _: ViewSync) {}
+        fn apply(&mut self, records: &[Record<Value>]) -> Result<(), Boom> {
+            thread::sleep(Duration::from_millis(50));
+            self.0.fetch_add(records.len(), Ordering::SeqCst);
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+        fn reset(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+    }
+    let db = FlumeOptions::new()
+        .batch_size(1)
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let applied = Arc::new(AtomicUsize::new(0));
+    db.add_view("slow", Slow(applied.clone())).unwrap();
+    let start = Instant::now();
+    for i in 0..20 {
+        db.append(&json!(i)).unwrap();
+    }
+    // 20 records at 50 ms each would take a second if appends waited.
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(applied.load(Ordering::SeqCst) < 20);
+}
+
+#[test]
+fn views_see_records_in_log_order_from_a_live_stream() {
+    let db = Arc::new(db());
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    let writer = {
+        let db = db.clone();
+        thread::spawn(move || {
+            for i in 0..500 {
+                db.append(&json!(i)).unwrap();
+            }
+        })
+    };
+    writer.join().unwrap();
+    let got: BTreeMap<u64, Value> = h
+        .seqs()
+        .unwrap()
+        .into_iter()
+        .zip(h.values().unwrap())
+        .map(|(s, v)| (s.get(), v))
+        .collect();
+    assert_eq!(got.len(), 500);
+    assert!(got.iter().all(|(s, v)| json!(*s) == *v));
+}

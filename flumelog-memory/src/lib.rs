@@ -1,0 +1,312 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use flumedb_core::{Entry, Error, Log, LogIter, Result, Seq, Since, SinceWatch};
+use parking_lot::{Mutex, RwLock};
+
+/// The file a persisted memory log keeps in its directory.
+pub const FILE_NAME: &str = "log.memory";
+
+/// Bytes before each record's data in the file: length and CRC32, both u32 little-endian.
+const FRAME_HEADER: usize = 8;
+
+/// A log held in memory; `seq` is the record's index (the first record is seq 0).
+///
+/// [`MemoryLog::new`] keeps nothing on disk. [`MemoryLog::open`] also writes every record to a
+/// file in a directory and loads it back on open (like JS flumelog-memory with a filename);
+/// views then persist their state in the same directory.
+pub struct MemoryLog {
+    records: RwLock<Vec<Vec<u8>>>,
+    since: SinceWatch,
+    closed: AtomicBool,
+    file: Option<Mutex<File>>,
+    dir: Option<PathBuf>,
+    recovered: u64,
+}
+
+impl Default for MemoryLog {
+    fn default() -> Self {
+        MemoryLog::new()
+    }
+}
+
+impl MemoryLog {
+    /// An empty log that lives only in memory.
+    pub fn new() -> MemoryLog {
+        MemoryLog {
+            records: RwLock::new(Vec::new()),
+            since: SinceWatch::new(Since::Empty),
+            closed: AtomicBool::new(false),
+            file: None,
+            dir: None,
+            recovered: 0,
+        }
+    }
+
+    /// Opens (or creates) a log persisted in `dir`, loading every record into memory.
+    ///
+    /// Each append is written to the operating system before it returns; [`Log::flush`] and
+    /// [`Log::close`] also fsync. A torn tail (a partial record, or a last record whose
+    /// checksum fails) is cut off and counted in [`recovered_bytes`](Self::recovered_bytes);
+    /// a bad record followed by more data is [`Error::Corrupt`], never silently dropped.
+    pub fn open(dir: impl AsRef<Path>) -> Result<MemoryLog> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir)?;
+        let path = dir.join(FILE_NAME);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let (records, good) = parse(&bytes)?;
+        let recovered = (bytes.len() - good) as u64;
+        if recovered > 0 {
+            file.set_len(good as u64)?;
+            file.sync_all()?;
+        }
+        let since = match records.len() {
+            0 => Since::Empty,
+            n => Since::At(Seq::new(n as u64 - 1)),
+        };
+        Ok(MemoryLog {
+            records: RwLock::new(records),
+            since: SinceWatch::new(since),
+            closed: AtomicBool::new(false),
+            file: Some(Mutex::new(file)),
+            dir: Some(dir.to_path_buf()),
+            recovered,
+        })
+    }
+
+    /// How many bytes of a torn tail [`open`](Self::open) cut off (0 for a clean file).
+    pub fn recovered_bytes(&self) -> u64 {
+        self.recovered
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.records.read().len()
+    }
+
+    /// Whether the log has no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes `batch` to the file (if any) and then to memory, all or nothing.
+    fn push(&self, batch: &[&[u8]]) -> Result<Vec<Seq>> {
+        self.check_open()?;
+        let mut records = self.records.write();
+        if let Some(file) = &self.file {
+            let mut buf = Vec::with_capacity(batch.iter().map(|d| d.len() + FRAME_HEADER).sum());
+            for data in batch {
+                let len = u32::try_from(data.len()).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "a record of {} bytes is larger than the 4 GiB a memory log can store",
+                        data.len()
+                    ))
+                })?;
+                buf.extend_from_slice(&len.to_le_bytes());
+                buf.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+                buf.extend_from_slice(data);
+            }
+            let mut file = file.lock();
+            let before = file.metadata()?.len();
+            if let Err(err) = file.write_all(&buf) {
+                // Undo a partial write so that memory and file agree.
+                let _ = file.set_len(before);
+                return Err(err.into());
+            }
+        }
+        let first = records.len() as u64;
+        records.extend(batch.iter().map(|d| d.to_vec()));
+        let seqs: Vec<Seq> = (first..records.len() as u64).map(Seq::new).collect();
+        if let Some(last) = seqs.last() {
+            self.since.set(Since::At(*last));
+        }
+        Ok(seqs)
+    }
+}
+
+/// Parses the frames of a persisted log; returns the records and the length of the good part.
+fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        if rest.len() < FRAME_HEADER {
+            break; // torn header
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let Some(data) = rest.get(FRAME_HEADER..FRAME_HEADER + len) else {
+            break; // torn data
+        };
+        if crc32fast::hash(data) != crc {
+            if FRAME_HEADER + len == rest.len() {
+                break; // the last record was torn
+            }
+            return Err(Error::Corrupt {
+                seq: Some(Seq::new(records.len() as u64)),
+                reason: format!(
+                    "checksum mismatch in the record at byte {at} of {FILE_NAME}, with more records after it"
+                ),
+            });
+        }
+        records.push(data.to_vec());
+        at += FRAME_HEADER + len;
+    }
+    Ok((records, at))
+}
+
+impl Log for MemoryLog {
+    fn append(&self, data: &[u8]) -> Result<Seq> {
+        Ok(self.push(&[data])?[0])
+    }
+
+    fn append_batch(&self, records: &[&[u8]]) -> Result<Vec<Seq>> {
+        self.push(records)
+    }
+
+    fn get(&self, seq: Seq) -> Result<Vec<u8>> {
+        self.check_open()?;
+        let records = self.records.read();
+        usize::try_from(seq.get())
+            .ok()
+            .and_then(|index| records.get(index))
+            .cloned()
+            .ok_or(Error::NotFound { seq })
+    }
+
+    fn since_watch(&self) -> &SinceWatch {
+        &self.since
+    }
+
+    fn range(&self, lower: Bound<Seq>, upper: Bound<Seq>, reverse: bool) -> Result<LogIter<'_>> {
+        self.check_open()?;
+        let len = self.records.read().len() as u64;
+        let start = match lower {
+            Bound::Unbounded => 0,
+            Bound::Included(s) => s.get(),
+            Bound::Excluded(s) => s.get().saturating_add(1),
+        };
+        let end = match upper {
+            Bound::Unbounded => len,
+            Bound::Included(s) => s.get().saturating_add(1).min(len),
+            Bound::Excluded(s) => s.get().min(len),
+        };
+        let indices = start..end.max(start);
+        let read = move |index: u64| {
+            let records = self.records.read();
+            Ok(Entry {
+                seq: Seq::new(index),
+                data: records[index as usize].clone(),
+            })
+        };
+        if reverse {
+            Ok(Box::new(indices.rev().map(read)))
+        } else {
+            Ok(Box::new(indices.map(read)))
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        if let Some(file) = &self.file {
+            file.lock().sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed);
+        }
+        // Wait for appends in flight, then make the file durable.
+        let _records = self.records.write();
+        let synced = match &self.file {
+            Some(file) => file.lock().sync_all(),
+            None => Ok(()),
+        };
+        self.since.close();
+        Ok(synced?)
+    }
+
+    fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_of_len_is_not_found() {
+        // JS flumelog-memory returned nothing for get(length) instead of an error.
+        let log = MemoryLog::new();
+        log.append(b"a").unwrap();
+        assert!(matches!(log.get(Seq::new(1)), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            log.get(Seq::new(u64::MAX)),
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = MemoryLog::open(dir.path()).unwrap();
+            log.append_batch(&[b"one", b"two", b"three"]).unwrap();
+            log.close().unwrap();
+        }
+        let path = dir.path().join(FILE_NAME);
+        let full = fs::metadata(&path).unwrap().len();
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(full - 2).unwrap();
+        let log = MemoryLog::open(dir.path()).unwrap();
+        assert_eq!(log.recovered_bytes(), (FRAME_HEADER + 5 - 2) as u64);
+        assert_eq!(log.since(), Since::At(Seq::new(1)));
+        assert_eq!(log.append(b"four").unwrap(), Seq::new(2));
+        log.close().unwrap();
+        let log = MemoryLog::open(dir.path()).unwrap();
+        assert_eq!(log.get(Seq::new(2)).unwrap(), b"four");
+    }
+
+    #[test]
+    fn corruption_in_the_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = MemoryLog::open(dir.path()).unwrap();
+            log.append_batch(&[b"one", b"two"]).unwrap();
+            log.close().unwrap();
+        }
+        let path = dir.path().join(FILE_NAME);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[FRAME_HEADER] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        match MemoryLog::open(dir.path()) {
+            Err(Error::Corrupt { seq, .. }) => assert_eq!(seq, Some(Seq::new(0))),
+            other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+        }
+        // Nothing was truncated.
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+    }
+}

@@ -1,0 +1,284 @@
+//! flumeview-reduce behaviour: JS flumeview-reduce's tests re-expressed, and the JS bugs fixed.
+
+use std::fs;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flumedb_core::{Error, Flume, Json, Seq, Since, Wait};
+use flumelog_memory::MemoryLog;
+use flumeview_reduce::{Reduce, Reduced};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default, PartialEq, Debug, Serialize, Deserialize)]
+struct Stats {
+    sum: i64,
+    square_sum: i64,
+}
+
+fn stats(version: u32) -> Reduce<Value, Stats> {
+    Reduce::with_map(
+        version,
+        Stats::default(),
+        |v: &Value| v["value"].as_i64(),
+        |s: &mut Stats, x| {
+            s.sum += x;
+            s.square_sum += x * x;
+        },
+    )
+}
+
+fn sum(version: u32) -> Reduce<Value, i64> {
+    Reduce::with_map(version, 0, |v: &Value| v.as_i64(), |s: &mut i64, x| *s += x)
+}
+
+fn open(dir: &Path) -> Flume<MemoryLog, Value> {
+    Flume::open(MemoryLog::open(dir).unwrap(), Json).unwrap()
+}
+
+/// Reads the state file as JSON (after the 20-byte header).
+fn stored(dir: &Path, name: &str) -> Value {
+    let bytes = fs::read(dir.join(format!("{name}.reduce"))).unwrap();
+    serde_json::from_slice(&bytes[20..]).unwrap()
+}
+
+#[test]
+fn simple_get_meta_and_rebuild() {
+    // JS test/index.js "simple".
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let h = db.add_view("stats", stats(1)).unwrap();
+    assert_eq!(h.get().unwrap(), Stats::default());
+    db.append_batch(&[json!({"value": 10}), json!({"value": 20})])
+        .unwrap();
+    assert_eq!(
+        h.get().unwrap(),
+        Stats {
+            sum: 30,
+            square_sum: 500
+        }
+    );
+    assert_eq!(
+        h.get_meta().unwrap(),
+        Reduced {
+            since: Since::At(Seq::new(1)),
+            version: 1,
+            value: Stats {
+                sum: 30,
+                square_sum: 500
+            }
+        }
+    );
+    db.rebuild().unwrap();
+    assert_eq!(h.get().unwrap().sum, 30);
+    assert_eq!(h.read(|s| s.square_sum).unwrap(), 500);
+}
+
+#[test]
+fn map_skips_records_but_since_moves_on() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let h = db.add_view("sum", sum(1)).unwrap();
+    db.append(&json!(1)).unwrap();
+    db.append(&json!("not a number")).unwrap();
+    let last = db.append(&json!(2)).unwrap();
+    db.append(&json!(null)).unwrap();
+    let meta = h.get_meta().unwrap();
+    assert_eq!(meta.value, 3);
+    assert!(meta.since >= Since::At(last));
+    assert_eq!(h.progress().since, db.since());
+}
+
+#[test]
+fn state_and_seq_survive_reopen() {
+    // JS test/reload.js: 1..5 = 15, reopen restores 15 from the file, append 6 gives 21.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("sum", sum(1)).unwrap();
+        for i in 1..=5 {
+            db.append(&json!(i)).unwrap();
+        }
+        assert_eq!(h.get().unwrap(), 15);
+        db.close().unwrap();
+    }
+    let file = stored(dir.path(), "sum");
+    assert_eq!(file, json!({"version": 1, "since": 4, "value": 15}));
+    let db = open(dir.path());
+    let h = db.add_view("sum", sum(1)).unwrap();
+    // Loaded from the file, not recomputed: already there without waiting.
+    assert_eq!(
+        h.get_meta_with(Wait::Now).unwrap(),
+        Reduced {
+            since: Since::At(Seq::new(4)),
+            version: 1,
+            value: 15
+        }
+    );
+    db.append(&json!(6)).unwrap();
+    assert_eq!(h.get().unwrap(), 21);
+}
+
+#[test]
+fn a_state_behind_the_log_catches_up_from_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("sum", sum(1)).unwrap();
+        db.append_batch(&[json!(1), json!(2)]).unwrap();
+        assert_eq!(h.get().unwrap(), 3);
+        db.close().unwrap();
+    }
+    {
+        // The log grows while the view is not attached.
+        let db = open(dir.path());
+        db.append_batch(&[json!(10), json!(20)]).unwrap();
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    let h = db.add_view("sum", sum(1)).unwrap();
+    assert_eq!(h.get().unwrap(), 33);
+}
+
+#[test]
+fn a_version_bump_rebuilds_from_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("sum", sum(1)).unwrap();
+        for i in 1..=20 {
+            db.append(&json!(i)).unwrap();
+        }
+        assert_eq!(h.get().unwrap(), 210);
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    // Version 2 doubles: the stored 210 of version 1 must not be reused.
+    let h = db
+        .add_view(
+            "sum",
+            Reduce::with_map(2, 0, |v: &Value| v.as_i64(), |s: &mut i64, x| *s += 2 * x),
+        )
+        .unwrap();
+    assert_eq!(h.get().unwrap(), 420);
+    db.close().unwrap();
+    assert_eq!(stored(dir.path(), "sum")["version"], 2);
+    assert_eq!(stored(dir.path(), "sum")["value"], 420);
+}
+
+#[test]
+fn a_corrupt_or_foreign_state_file_means_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("sum", sum(1)).unwrap();
+        db.append_batch(&[json!(1), json!(2), json!(3)]).unwrap();
+        assert_eq!(h.get().unwrap(), 6);
+        db.close().unwrap();
+    }
+    let path = dir.path().join("sum.reduce");
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01; // inside the JSON body
+    fs::write(&path, &bytes).unwrap();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("sum", sum(1)).unwrap();
+        assert_eq!(h.get().unwrap(), 6);
+        db.close().unwrap();
+    }
+    fs::write(&path, b"{\"seq\":2,\"version\":1,\"value\":999}").unwrap(); // a JS-style file
+    let db = open(dir.path());
+    let h = db.add_view("sum", sum(1)).unwrap();
+    assert_eq!(h.get().unwrap(), 6);
+}
+
+#[test]
+fn the_file_never_pairs_a_state_with_another_seq() {
+    // The JS bug: a state serialised later than its seq was captured. Here, at every write the
+    // file's value must be exactly the sum of the records up to its since.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let h = db
+        .add_view("sum", sum(1).write_every(100, Duration::from_millis(1)))
+        .unwrap();
+    let mut checked = 0;
+    for i in 0..3000i64 {
+        db.append(&json!(i)).unwrap();
+        if i % 97 == 0 && dir.path().join("sum.reduce").exists() {
+            let file = stored(dir.path(), "sum");
+            if let Some(since) = file["since"].as_i64() {
+                assert_eq!(file["value"].as_i64().unwrap(), since * (since + 1) / 2);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(h.get().unwrap(), 2999 * 3000 / 2);
+    assert!(checked > 5, "only {checked} writes were checked");
+}
+
+#[test]
+fn writes_are_not_starved_by_a_steady_stream_of_appends() {
+    // JS flumeview-reduce's debounce wrote once in 4 s with an append every 50 ms.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let _h = db
+        .add_view(
+            "sum",
+            sum(1).write_every(1_000_000, Duration::from_millis(100)),
+        )
+        .unwrap();
+    let mut sinces = Vec::new();
+    let start = Instant::now();
+    let mut i = 0;
+    while start.elapsed() < Duration::from_millis(1200) {
+        db.append(&json!(1)).unwrap();
+        i += 1;
+        thread::sleep(Duration::from_millis(20));
+        if let Ok(bytes) = fs::read(dir.path().join("sum.reduce")) {
+            let file: Value = serde_json::from_slice(&bytes[20..]).unwrap();
+            if sinces.last() != Some(&file["since"]) {
+                sinces.push(file["since"].clone());
+            }
+        }
+    }
+    assert!(i > 30);
+    assert!(
+        sinces.len() >= 4,
+        "the state was written only {} times in 1.2 s of appends",
+        sinces.len()
+    );
+}
+
+#[test]
+fn stream_yields_the_state_then_each_change() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let h = db.add_view("sum", sum(1)).unwrap();
+    let mut stream = h.stream();
+    assert_eq!(stream.next().unwrap().unwrap(), 0);
+    db.append(&json!(10)).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap(), 10);
+    db.append(&json!("skipped")).unwrap();
+    db.append(&json!(20)).unwrap();
+    // Skipped records do not produce a state (JS emitted nulls for them).
+    assert_eq!(stream.next().unwrap().unwrap(), 30);
+    let t = thread::spawn(move || stream.collect::<Vec<_>>());
+    thread::sleep(Duration::from_millis(50));
+    db.close().unwrap();
+    let rest = t.join().unwrap();
+    assert!(matches!(rest.as_slice(), [Err(Error::Closed)]), "{rest:?}");
+}
+
+#[test]
+fn reset_removes_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let h = db.add_view("sum", sum(1)).unwrap();
+    db.append_batch(&[json!(1), json!(2)]).unwrap();
+    assert_eq!(h.get().unwrap(), 3);
+    db.close().unwrap();
+    assert!(dir.path().join("sum.reduce").exists());
+    let db = open(dir.path());
+    let h = db.add_view("sum", sum(1)).unwrap();
+    db.rebuild().unwrap();
+    assert_eq!(h.get().unwrap(), 3);
+}
