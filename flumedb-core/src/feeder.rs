@@ -129,6 +129,14 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
                 continue;
             }
             let timeout = self.next_flush_in().unwrap_or(Duration::from_secs(3600));
+            // A log closed behind the database's back stops notifying: then wait for commands
+            // only, rather than spin on the disconnected channel.
+            let never = crossbeam_channel::never();
+            let log_changes = if self.core.log.since_watch().is_closed() {
+                &never
+            } else {
+                self.log_changes.notifications()
+            };
             select! {
                 recv(self.commands) -> cmd => match cmd {
                     Ok(Command::Add(slot)) => self.slots.push(*slot),
@@ -136,7 +144,7 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
                     Ok(Command::Close(reply)) => return self.shutdown(Some(reply), Vec::new()),
                     Err(_) => return self.shutdown(None, Vec::new()),
                 },
-                recv(self.log_changes.notifications()) -> _ => {},
+                recv(log_changes) -> _ => {},
                 default(timeout) => {},
             }
         }
@@ -178,6 +186,9 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
     /// Serves every group of views that are behind the log with one chunk. Returns whether
     /// anything was done.
     fn feed_round(&mut self) -> bool {
+        if self.core.log.since_watch().is_closed() {
+            return false;
+        }
         let target = self.core.log.since();
         let Since::At(upto) = target else {
             return false;

@@ -661,3 +661,29 @@ fn views_see_records_in_log_order_from_a_live_stream() {
     assert_eq!(got.len(), 500);
     assert!(got.iter().all(|(s, v)| json!(*s) == *v));
 }
+
+#[test]
+fn flume_is_send_and_sync_and_handles_are_too() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Flume<MemoryLog, Value>>();
+    assert_send_sync::<RecorderHandle>();
+    assert_send_sync::<flumedb_core::SinceWatch>();
+}
+
+#[test]
+fn closing_the_log_behind_the_databases_back_does_not_spin_or_fail_views() {
+    let db = db();
+    let (view, seen) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!(1)).unwrap();
+    assert_eq!(h.values().unwrap().len(), 1);
+    db.log().close().unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let applies = seen.applies.load(Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(seen.applies.load(Ordering::SeqCst), applies);
+    assert_eq!(h.values().unwrap().len(), 1);
+    assert!(matches!(db.append(&json!(2)), Err(Error::Closed)));
+    // Closing the database reports that its log was already closed.
+    assert!(matches!(db.close(), Err(Error::Closed)));
+}
