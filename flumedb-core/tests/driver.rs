@@ -314,22 +314,17 @@ fn close_wakes_pending_reads_and_everything_after_errors() {
 
 #[test]
 fn close_flushes_views_and_stops_live_streams() {
-    let db = Arc::new(db());
+    let db = db();
     let (view, seen) = Recorder::new();
     let _h = db.add_view("rec", view).unwrap();
     db.append(&json!(1)).unwrap();
-    let live = {
-        let db = db.clone();
-        thread::spawn(move || {
-            db.stream(StreamOptions::new().live())
-                .unwrap()
-                .map(|r| r.map(|r| r.value))
-                .collect::<Vec<_>>()
-        })
-    };
-    thread::sleep(Duration::from_millis(50));
-    db.close().unwrap();
-    let items = live.join().unwrap();
+    let stream = db.stream(StreamOptions::new().live()).unwrap();
+    let items = thread::scope(|scope| {
+        let live = scope.spawn(move || stream.map(|r| r.map(|r| r.value)).collect::<Vec<_>>());
+        thread::sleep(Duration::from_millis(50));
+        db.close().unwrap();
+        live.join().unwrap()
+    });
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].as_ref().unwrap(), &json!(1));
     assert!(matches!(items[1], Err(Error::Closed)));
