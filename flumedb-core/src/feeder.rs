@@ -153,6 +153,16 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
     /// Resets every view (once, however many rebuilds asked) and remembers who to tell when
     /// the views have caught up with the log as it is now.
     fn reset_all(&mut self, replies: Vec<Sender<Result<()>>>) {
+        // Publish the reset first: readers then wait for the rebuilt state, and a read that
+        // already passed its wait sees the epoch change and reads again.
+        self.shared.update(|state| {
+            for slot in &self.slots {
+                let entry = &mut state.views[slot.id];
+                entry.since = Since::Empty;
+                entry.failure = None;
+                entry.epoch += 1;
+            }
+        });
         let mut failures = Vec::new();
         for slot in &mut self.slots {
             slot.failed = false;
@@ -160,21 +170,18 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
             slot.unflushed = 0;
             slot.first_unflushed = None;
             let name = slot.name.clone();
-            match guarded(&name, None, || slot.view.reset()) {
-                Ok(()) => failures.push((slot.id, None)),
-                Err(stop) => {
-                    slot.failed = true;
-                    failures.push((slot.id, Some((stop.seq, stop.error))));
-                }
+            if let Err(stop) = guarded(&name, None, || slot.view.reset()) {
+                slot.failed = true;
+                failures.push((slot.id, stop));
             }
         }
-        self.shared.update(|state| {
-            for (id, failure) in failures {
-                let entry = &mut state.views[id];
-                entry.since = Since::Empty;
-                entry.failure = failure;
-            }
-        });
+        if !failures.is_empty() {
+            self.shared.update(|state| {
+                for (id, stop) in failures {
+                    state.views[id].failure = Some((stop.seq, stop.error));
+                }
+            });
+        }
         let target = self.core.log.since();
         self.rebuilds.extend(
             replies
@@ -203,7 +210,16 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
             return false;
         }
         for (since, members) in groups {
-            let (records, stop, exhausted) = self.read_chunk(since, upto);
+            let (records, stop, exhausted) =
+                catch_unwind(AssertUnwindSafe(|| self.read_chunk(since, upto))).unwrap_or_else(
+                    |panic| {
+                        let error = Arc::new(Error::Io(std::io::Error::other(format!(
+                            "the log panicked while reading: {}",
+                            panic_message(&panic)
+                        ))));
+                        (Vec::new(), Some(Stop { seq: None, error }), false)
+                    },
+                );
             // A chunk that ends before `batch_size` covers everything up to `upto`, even when
             // the last records were deleted and so not yielded: the views have then seen all.
             let reached = match (exhausted && stop.is_none(), records.last()) {
@@ -310,6 +326,13 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
         if self.rebuilds.is_empty() {
             return;
         }
+        if self.core.log.since_watch().is_closed() {
+            // The log was closed behind the database's back: the views cannot catch up.
+            for pending in self.rebuilds.drain(..) {
+                let _ = pending.reply.send(Err(Error::Closed));
+            }
+            return;
+        }
         let slots = &self.slots;
         let shared = &self.shared;
         self.rebuilds.retain(|pending| {
@@ -337,23 +360,40 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
     }
 
     /// Flushes the views whose commit policy says so (all with unflushed records if `force`).
+    ///
+    /// The log is flushed first: a view must never persist a `since` the log has not made
+    /// durable, or after a crash it could pair its state with records the log lost (and, once
+    /// new records take their place, with the wrong records).
     fn flush_due(&mut self, force: bool) -> Vec<Error> {
         let now = Instant::now();
+        let due: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| {
+                slot.first_unflushed.is_some_and(|first| {
+                    !slot.failed
+                        && (force
+                            || slot.unflushed >= slot.policy.records.max(1)
+                            || now.duration_since(first) >= slot.policy.interval)
+                })
+            })
+            .map(|(index, _)| index)
+            .collect();
+        if due.is_empty() {
+            return Vec::new();
+        }
+        if let Err(err) = self.core.log.flush() {
+            // Views keep their unflushed records and try again one interval later.
+            for index in due {
+                self.slots[index].first_unflushed = Some(now);
+            }
+            return vec![err];
+        }
         let mut errors = Vec::new();
         let mut failures = Vec::new();
-        for slot in &mut self.slots {
-            let Some(first) = slot.first_unflushed else {
-                continue;
-            };
-            if slot.failed {
-                continue;
-            }
-            let due = force
-                || slot.unflushed >= slot.policy.records.max(1)
-                || now.duration_since(first) >= slot.policy.interval;
-            if !due {
-                continue;
-            }
+        for index in due {
+            let slot = &mut self.slots[index];
             let name = slot.name.clone();
             match guarded(&name, None, || slot.view.flush()) {
                 Ok(()) => {
@@ -387,8 +427,8 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
             .iter()
             .filter(|slot| !slot.failed)
             .filter_map(|slot| {
-                slot.first_unflushed
-                    .map(|first| (first + slot.policy.interval).saturating_duration_since(now))
+                let due = slot.first_unflushed?.checked_add(slot.policy.interval)?;
+                Some(due.saturating_duration_since(now))
             })
             .min()
     }

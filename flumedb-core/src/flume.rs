@@ -125,9 +125,24 @@ impl<T: Send + 'static> FlumeOptions<T> {
             core.log.since_watch().subscribe(),
             self.batch_size,
         );
+        let guard = shared.clone();
         let thread = std::thread::Builder::new()
             .name("flumedb-feeder".into())
-            .spawn(move || feeder.run())?;
+            .spawn(move || {
+                // Views' and logs' panics are caught inside; this catches our own bugs, so
+                // readers get an error instead of waiting for a feeder that is gone.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| feeder.run())) {
+                    let cause = Arc::new(Error::Io(std::io::Error::other(format!(
+                        "the flumedb feeder thread panicked: {}",
+                        panic_message(&panic)
+                    ))));
+                    guard.update(|state| {
+                        for entry in &mut state.views {
+                            entry.failure.get_or_insert((None, cause.clone()));
+                        }
+                    });
+                }
+            })?;
         Ok(Flume {
             core,
             shared,
@@ -241,49 +256,50 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
     /// The view loads its persisted state first; if that was built by another version, or is
     /// ahead of the log (the log lost records in a crash), the view is reset before it is fed.
     pub fn add_view<V: View<T>>(&self, name: &str, mut view: V) -> Result<V::Handle> {
-        let _open = self.check_open()?;
+        check_view_name(name)?;
         let name: Arc<str> = Arc::from(name);
-        let duplicate =
-            |state: &crate::sync::SharedState| state.views.iter().any(|entry| entry.name == name);
-        if duplicate(&self.shared.lock()) {
-            return Err(Error::DuplicateView {
-                name: name.to_string(),
-            });
-        }
-        let view_error = |source: V::Error| Error::View {
-            view: name.to_string(),
-            source: Box::new(source),
-        };
-        let ctx = ViewContext::new(&*name, self.core.log.dir().map(Into::into));
-        let stored = view.open(&ctx).map_err(view_error)?;
-        let since = match stored {
-            Some(stored)
-                if stored.version == view.version() && stored.since <= self.core.log.since() =>
-            {
-                stored.since
-            }
-            Some(_) => {
-                view.reset().map_err(view_error)?;
-                Since::Empty
-            }
-            None => Since::Empty,
-        };
-        let id = {
+        {
             let mut state = self.shared.lock();
-            if duplicate(&state) {
-                drop(state);
-                let _ = view.close();
+            if state.closed {
+                return Err(Error::Closed);
+            }
+            if state.views.iter().any(|entry| entry.name == name) || state.reserved.contains(&name)
+            {
                 return Err(Error::DuplicateView {
                     name: name.to_string(),
                 });
             }
-            state.views.push(ViewEntry {
-                name: name.clone(),
-                since,
-                failure: None,
-            });
-            state.views.len() - 1
+            // Reserved while the view opens, so a second view of the same name cannot open
+            // (and perhaps reset) the same files meanwhile.
+            state.reserved.push(name.clone());
+        }
+        let opened = self.open_view(&name, &mut view);
+        let id = {
+            let mut state = self.shared.lock();
+            state.reserved.retain(|reserved| *reserved != name);
+            let since = match opened {
+                Ok(since) if !state.closed => Ok(since),
+                Ok(_) => Err(Error::Closed),
+                Err(err) => Err(err),
+            };
+            match since {
+                Ok(since) => {
+                    state.views.push(ViewEntry {
+                        name: name.clone(),
+                        since,
+                        failure: None,
+                        epoch: 0,
+                    });
+                    (state.views.len() - 1, since)
+                }
+                Err(err) => {
+                    drop(state);
+                    let _ = view.close();
+                    return Err(err);
+                }
+            }
         };
+        let (id, since) = id;
         let sync = ViewSync::new(
             id,
             name.clone(),
@@ -314,6 +330,28 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
                 Err(Error::Closed)
             }
             None => Err(Error::Closed),
+        }
+    }
+
+    /// Opens a view and decides where feeding starts: its stored since, or (after a reset)
+    /// the beginning, if the stored state is of another version or ahead of the log.
+    fn open_view<V: View<T>>(&self, name: &str, view: &mut V) -> Result<Since> {
+        let view_error = |source: V::Error| Error::View {
+            view: name.to_string(),
+            source: Box::new(source),
+        };
+        let ctx = ViewContext::new(name, self.core.log.dir().map(Into::into));
+        match view.open(&ctx).map_err(view_error)? {
+            Some(stored)
+                if stored.version == view.version() && stored.since <= self.core.log.since() =>
+            {
+                Ok(stored.since)
+            }
+            Some(_) => {
+                view.reset().map_err(view_error)?;
+                Ok(Since::Empty)
+            }
+            None => Ok(Since::Empty),
         }
     }
 
@@ -404,6 +442,23 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Drop for Flume<L, T, C> {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// View names become file names in the log's directory: keep them to one plain path part.
+fn check_view_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.starts_with('.')
+        || name.len() > 200
+        || name
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | ':' | '\0') || c.is_control());
+    if bad {
+        return Err(Error::InvalidArgument(format!(
+            "view name {name:?}: use 1 to 200 characters, not starting with '.', without \
+             '/', '\\', ':' or control characters (it names files in the log's directory)"
+        )));
+    }
+    Ok(())
 }
 
 /// Decoded records from [`Flume::stream`].

@@ -65,7 +65,8 @@ pub trait Log: Send + Sync + 'static {
         LogStream::new(self, options)
     }
 
-    /// Pushes appended records as far towards the disk as the log's durability mode promises.
+    /// Makes every appended record durable (fsync for a file log), whatever the durability
+    /// mode of single appends. The driver calls it before any view persists its `since`.
     fn flush(&self) -> Result<()>;
 
     /// Flushes and closes the log. Later calls return [`Error::Closed`].

@@ -84,12 +84,16 @@ pub(crate) struct SharedState {
     pub(crate) closed: bool,
     pub(crate) ready: bool,
     pub(crate) views: Vec<ViewEntry>,
+    /// Names of views being opened by `add_view`, not yet in `views`.
+    pub(crate) reserved: Vec<Arc<str>>,
 }
 
 pub(crate) struct ViewEntry {
     pub(crate) name: Arc<str>,
     pub(crate) since: Since,
     pub(crate) failure: Option<(Option<Seq>, Arc<Error>)>,
+    /// Bumped before every reset, so a read that raced a reset can tell and retry.
+    pub(crate) epoch: u64,
 }
 
 impl ViewEntry {
@@ -109,6 +113,7 @@ impl Shared {
                 closed: false,
                 ready,
                 views: Vec::new(),
+                reserved: Vec::new(),
             }),
             changed: Condvar::new(),
             read_timeout,
@@ -183,20 +188,54 @@ impl ViewSync {
     ///
     /// Errors: [`Error::Timeout`], [`Error::Closed`] (also for reads pending when the database
     /// closes) and [`Error::ViewFailed`].
+    ///
+    /// A handle that reads the view's state after this returns could race a `rebuild()` that
+    /// resets the view in between; [`read`](Self::read) closes that gap.
     pub fn wait(&self, wait: Wait) -> Result<Since> {
         self.wait_timeout(wait, self.shared.read_timeout)
     }
 
     /// Like [`wait`](Self::wait) with an explicit timeout (`None`: no limit).
     pub fn wait_timeout(&self, wait: Wait, timeout: Option<Duration>) -> Result<Since> {
-        let target = match wait {
+        let target = self.target(wait);
+        self.wait_for_target(wait, target, timeout)
+            .map(|(since, _)| since)
+    }
+
+    /// Waits as `wait` says, then runs `f` to read the view's state. If the view was reset
+    /// (by `rebuild()`) while `f` ran, waits again and reruns `f`, so the answer always holds
+    /// every record appended before the call. This is how view handles should read.
+    pub fn read<R>(&self, wait: Wait, mut f: impl FnMut() -> R) -> Result<R> {
+        let target = self.target(wait);
+        loop {
+            let (_, epoch) = self.wait_for_target(wait, target, self.shared.read_timeout)?;
+            let answer = f();
+            if self.shared.lock().views[self.id].epoch == epoch {
+                return Ok(answer);
+            }
+        }
+    }
+
+    fn target(&self, wait: Wait) -> Since {
+        match wait {
             Wait::Latest => self.log_since.get(),
             Wait::For(seq) => Since::At(seq),
             Wait::Now => Since::Empty,
-        };
+        }
+    }
+
+    /// Waits until the view reaches `target`; returns its since and epoch.
+    fn wait_for_target(
+        &self,
+        wait: Wait,
+        target: Since,
+        timeout: Option<Duration>,
+    ) -> Result<(Since, u64)> {
         let start = Instant::now();
-        let deadline = timeout.map(|t| start + t);
+        // A timeout too large to represent means no limit.
+        let deadline = timeout.and_then(|t| start.checked_add(t));
         let mut state = self.shared.lock();
+        let mut timed_out = false;
         loop {
             if state.closed {
                 return Err(Error::Closed);
@@ -206,28 +245,24 @@ impl ViewSync {
                 return Err(err);
             }
             if entry.since >= target && (state.ready || wait == Wait::Now) {
-                return Ok(entry.since);
+                return Ok((entry.since, entry.epoch));
+            }
+            if timed_out {
+                return Err(Error::Timeout {
+                    view: self.name.to_string(),
+                    waited: start.elapsed(),
+                    target,
+                    reached: entry.since,
+                });
             }
             match deadline {
                 None => self.shared.changed.wait(&mut state),
                 Some(deadline) => {
-                    if self
+                    timed_out = self
                         .shared
                         .changed
                         .wait_until(&mut state, deadline)
-                        .timed_out()
-                    {
-                        let entry = &state.views[self.id];
-                        if entry.since >= target && state.ready && !state.closed {
-                            return Ok(entry.since);
-                        }
-                        return Err(Error::Timeout {
-                            view: self.name.to_string(),
-                            waited: start.elapsed(),
-                            target,
-                            reached: entry.since,
-                        });
-                    }
+                        .timed_out();
                 }
             }
         }

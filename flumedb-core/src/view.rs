@@ -81,7 +81,9 @@ impl Default for CommitPolicy {
 /// `open` once, then `apply` with batches of records in log order, each starting right after
 /// the previous one, `flush` now and then, `reset` to start over, and `close` at the end.
 /// Readers never touch the view itself: they use its [`Handle`](View::Handle), which the view
-/// builds around a [`ViewSync`] so every read can wait until the view has caught up.
+/// builds around a [`ViewSync`] so every read can wait until the view has caught up. The view
+/// and its handle share the state the view builds (behind a lock, or in a store that allows
+/// concurrent readers).
 ///
 /// Rules for implementations:
 /// - `open` reports what is persisted; if its version differs from [`version`](View::version)
@@ -105,8 +107,9 @@ pub trait View<T>: Send + 'static {
     /// Loads persisted state, if any, from `ctx.dir()`.
     fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, Self::Error>;
 
-    /// Builds the handle readers use; every read on it should first call one of the `wait`
-    /// methods of `sync`.
+    /// Builds the handle readers use. Every read on it should go through
+    /// [`ViewSync::read`], which waits until the view has caught up and retries if a rebuild
+    /// reset the view during the read.
     fn handle(&self, sync: ViewSync) -> Self::Handle;
 
     /// Applies records, in log order, all after the ones applied before.

@@ -109,7 +109,8 @@ impl SinceWatch {
         timeout: Option<Duration>,
     ) -> Result<Since> {
         let start = Instant::now();
-        let deadline = timeout.map(|t| start + t);
+        // A timeout too large to represent means no limit.
+        let deadline = timeout.and_then(|t| start.checked_add(t));
         let mut state = self.inner.state.lock();
         loop {
             if done(state.since) {
@@ -191,7 +192,9 @@ impl Subscription {
 
     /// Like [`recv`](Self::recv), but gives up after `timeout` with `Ok(None)`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Since>> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.recv().map(Some);
+        };
         loop {
             if let Some(since) = self.changed() {
                 return Ok(Some(since));
@@ -238,6 +241,21 @@ mod tests {
         assert_eq!(
             w.wait_for(Seq::new(1), Some(Duration::ZERO)).unwrap(),
             Since::At(Seq::new(5))
+        );
+    }
+
+    #[test]
+    fn huge_timeouts_mean_no_limit() {
+        let w = SinceWatch::new(Since::Empty);
+        let w2 = w.clone();
+        let t = std::thread::spawn(move || w2.wait_for(Seq::new(1), Some(Duration::MAX)));
+        let mut sub = w.subscribe();
+        std::thread::sleep(Duration::from_millis(20));
+        w.set(Since::At(Seq::new(1)));
+        assert_eq!(t.join().unwrap().unwrap(), Since::At(Seq::new(1)));
+        assert_eq!(
+            sub.recv_timeout(Duration::MAX).unwrap(),
+            Some(Since::At(Seq::new(1)))
         );
     }
 

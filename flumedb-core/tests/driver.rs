@@ -682,3 +682,132 @@ fn closing_the_log_behind_the_databases_back_does_not_spin_or_fail_views() {
     // Closing the database reports that its log was already closed.
     assert!(matches!(db.close(), Err(Error::Closed)));
 }
+
+#[test]
+fn rebuild_on_a_closed_log_returns_closed() {
+    let db = db();
+    db.add_view("rec", Recorder::new().0).unwrap();
+    db.append(&json!(1)).unwrap();
+    db.log().close().unwrap();
+    // A rebuild cannot finish without a log: it says so instead of waiting for ever.
+    assert!(matches!(db.rebuild(), Err(Error::Closed)));
+}
+
+#[test]
+fn huge_timeouts_mean_no_limit() {
+    let db = FlumeOptions::new()
+        .read_timeout(Some(Duration::MAX))
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!(1)).unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(1)]);
+    db.close().unwrap();
+}
+
+#[test]
+fn a_panicking_mapper_is_an_error_for_get_and_stream() {
+    let db = FlumeOptions::new()
+        .mapper(|v: Value| {
+            if v == json!("bad") {
+                panic!("mapper bug");
+            }
+            Ok(v)
+        })
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    let bad = db.append(&json!("bad")).unwrap();
+    assert!(matches!(db.get(bad), Err(Error::Mapper { .. })));
+    let first = db.stream(StreamOptions::new()).unwrap().next().unwrap();
+    assert!(matches!(first, Err(Error::Mapper { .. })));
+    assert!(matches!(h.values(), Err(Error::ViewFailed { .. })));
+}
+
+#[test]
+fn view_names_that_are_not_plain_file_names_are_rejected() {
+    let db = db();
+    for name in ["", "../up", "a/b", "a\\b", ".hidden", "nul\0", "c:d"] {
+        assert!(
+            matches!(
+                db.add_view(name, Recorder::new().0),
+                Err(Error::InvalidArgument(_))
+            ),
+            "{name:?} was accepted"
+        );
+    }
+    db.add_view("posts-by_author.v2", Recorder::new().0)
+        .unwrap();
+}
+
+/// A memory log that notes its flushes in the view's call list.
+struct Noting {
+    log: MemoryLog,
+    seen: Arc<Seen>,
+}
+
+impl Log for Noting {
+    fn append(&self, data: &[u8]) -> flumedb_core::Result<Seq> {
+        self.log.append(data)
+    }
+    fn append_batch(&self, records: &[&[u8]]) -> flumedb_core::Result<Vec<Seq>> {
+        self.log.append_batch(records)
+    }
+    fn get(&self, seq: Seq) -> flumedb_core::Result<Vec<u8>> {
+        self.log.get(seq)
+    }
+    fn since_watch(&self) -> &flumedb_core::SinceWatch {
+        self.log.since_watch()
+    }
+    fn range(
+        &self,
+        lower: std::ops::Bound<Seq>,
+        upper: std::ops::Bound<Seq>,
+        reverse: bool,
+    ) -> flumedb_core::Result<flumedb_core::LogIter<'_>> {
+        self.log.range(lower, upper, reverse)
+    }
+    fn flush(&self) -> flumedb_core::Result<()> {
+        self.seen.calls.lock().push("log flush");
+        self.log.flush()
+    }
+    fn close(&self) -> flumedb_core::Result<()> {
+        self.log.close()
+    }
+}
+
+#[test]
+fn the_log_is_made_durable_before_a_view_persists_its_since() {
+    let (view, seen) = Recorder::new();
+    let log = Noting {
+        log: MemoryLog::new(),
+        seen: seen.clone(),
+    };
+    let db = FlumeOptions::new().batch_size(10).open(log, Json).unwrap();
+    let h = db.add_view("rec", view).unwrap();
+    for i in 0..50 {
+        db.append(&json!(i)).unwrap();
+    }
+    assert_eq!(h.values().unwrap().len(), 50);
+    db.close().unwrap();
+    let calls = seen.calls.lock().clone();
+    let mut log_durable = true;
+    let mut flushes = 0;
+    for call in calls {
+        match call {
+            "apply" => log_durable = false,
+            "log flush" => log_durable = true,
+            "flush" => {
+                assert!(
+                    log_durable,
+                    "a view flushed before the log was made durable"
+                );
+                flushes += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(flushes >= 1);
+}

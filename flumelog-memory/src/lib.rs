@@ -13,8 +13,9 @@ use parking_lot::{Mutex, RwLock};
 /// The file a persisted memory log keeps in its directory.
 pub const FILE_NAME: &str = "log.memory";
 
-/// Bytes before each record's data in the file: length and CRC32, both u32 little-endian.
-const FRAME_HEADER: usize = 8;
+/// Bytes before each record's data in the file: length, CRC32 of the data, and CRC32 of those
+/// first 8 bytes, all u32 little-endian.
+const FRAME_HEADER: usize = 12;
 
 /// A log held in memory; `seq` is the record's index (the first record is seq 0).
 ///
@@ -25,6 +26,9 @@ pub struct MemoryLog {
     records: RwLock<Vec<Vec<u8>>>,
     since: SinceWatch,
     closed: AtomicBool,
+    /// Set when a failed append could not be undone in the file: appending more would put
+    /// records after a partial one, so the log refuses appends until it is reopened.
+    broken: AtomicBool,
     file: Option<Mutex<File>>,
     dir: Option<PathBuf>,
     recovered: u64,
@@ -43,6 +47,7 @@ impl MemoryLog {
             records: RwLock::new(Vec::new()),
             since: SinceWatch::new(Since::Empty),
             closed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
             file: None,
             dir: None,
             recovered: 0,
@@ -80,6 +85,7 @@ impl MemoryLog {
             records: RwLock::new(records),
             since: SinceWatch::new(since),
             closed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
             file: Some(Mutex::new(file)),
             dir: Some(dir.to_path_buf()),
             recovered,
@@ -111,8 +117,15 @@ impl MemoryLog {
 
     /// Writes `batch` to the file (if any) and then to memory, all or nothing.
     fn push(&self, batch: &[&[u8]]) -> Result<Vec<Seq>> {
-        self.check_open()?;
         let mut records = self.records.write();
+        // Checked under the lock `close` takes, so no append lands after close.
+        self.check_open()?;
+        if self.broken.load(Ordering::Acquire) {
+            return Err(Error::Io(std::io::Error::other(
+                "an earlier failed append could not be undone in the log file; reopen the log \
+                 to repair it",
+            )));
+        }
         if let Some(file) = &self.file {
             let mut buf = Vec::with_capacity(batch.iter().map(|d| d.len() + FRAME_HEADER).sum());
             for data in batch {
@@ -122,15 +135,21 @@ impl MemoryLog {
                         data.len()
                     ))
                 })?;
-                buf.extend_from_slice(&len.to_le_bytes());
-                buf.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+                let mut header = [0u8; FRAME_HEADER];
+                header[..4].copy_from_slice(&len.to_le_bytes());
+                header[4..8].copy_from_slice(&crc32fast::hash(data).to_le_bytes());
+                let check = crc32fast::hash(&header[..8]);
+                header[8..].copy_from_slice(&check.to_le_bytes());
+                buf.extend_from_slice(&header);
                 buf.extend_from_slice(data);
             }
             let mut file = file.lock();
             let before = file.metadata()?.len();
             if let Err(err) = file.write_all(&buf) {
                 // Undo a partial write so that memory and file agree.
-                let _ = file.set_len(before);
+                if file.set_len(before).is_err() {
+                    self.broken.store(true, Ordering::Release);
+                }
                 return Err(err.into());
             }
         }
@@ -145,32 +164,49 @@ impl MemoryLog {
 }
 
 /// Parses the frames of a persisted log; returns the records and the length of the good part.
+///
+/// What follows the last good frame is a torn tail (cut off by `open`) only if it could be the
+/// remains of one interrupted append: a partial header, a valid header whose data runs past
+/// the end, or a last frame whose data fails its checksum, each followed by nothing but zeros.
+/// Anything else is corruption and an error.
 fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
     let mut records = Vec::new();
     let mut at = 0;
+    let zeros = |from: usize| {
+        bytes
+            .get(from..)
+            .is_none_or(|rest| rest.iter().all(|b| *b == 0))
+    };
+    let corrupt = |records: &Vec<Vec<u8>>, at: usize, what: &str| Error::Corrupt {
+        seq: Some(Seq::new(records.len() as u64)),
+        reason: format!("{what} in the record at byte {at} of {FILE_NAME}, with data after it"),
+    };
     while at < bytes.len() {
         let rest = &bytes[at..];
-        if rest.len() < FRAME_HEADER {
-            break; // torn header
-        }
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        let Some(data) = rest.get(FRAME_HEADER..FRAME_HEADER + len) else {
-            break; // torn data
+        let Some(header) = rest.get(..FRAME_HEADER) else {
+            break; // a torn header
         };
-        if crc32fast::hash(data) != crc {
-            if FRAME_HEADER + len == rest.len() {
+        let word =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        if crc32fast::hash(&header[..8]) != word(8) {
+            if zeros(at + FRAME_HEADER) {
+                break; // a torn or zero-filled header at the end
+            }
+            return Err(corrupt(&records, at, "bad frame header"));
+        }
+        let len = word(0) as usize;
+        let end = at + FRAME_HEADER + len;
+        let Some(data) = bytes.get(at + FRAME_HEADER..end) else {
+            break; // a valid header whose data was not all written
+        };
+        if crc32fast::hash(data) != word(4) {
+            if zeros(end) {
                 break; // the last record was torn
             }
-            return Err(Error::Corrupt {
-                seq: Some(Seq::new(records.len() as u64)),
-                reason: format!(
-                    "checksum mismatch in the record at byte {at} of {FILE_NAME}, with more records after it"
-                ),
-            });
+            return Err(corrupt(&records, at, "checksum mismatch"));
         }
         records.push(data.to_vec());
-        at += FRAME_HEADER + len;
+        at = end;
     }
     Ok((records, at))
 }
@@ -288,6 +324,81 @@ mod tests {
         log.close().unwrap();
         let log = MemoryLog::open(dir.path()).unwrap();
         assert_eq!(log.get(Seq::new(2)).unwrap(), b"four");
+    }
+
+    fn write_two_then(dir: &Path, damage: impl FnOnce(&mut Vec<u8>)) -> Result<MemoryLog> {
+        {
+            let log = MemoryLog::open(dir).unwrap();
+            log.append_batch(&[b"one", b"two"]).unwrap();
+            log.close().unwrap();
+        }
+        let path = dir.join(FILE_NAME);
+        let mut bytes = fs::read(&path).unwrap();
+        damage(&mut bytes);
+        fs::write(&path, &bytes).unwrap();
+        MemoryLog::open(dir)
+    }
+
+    #[test]
+    fn a_corrupt_length_in_the_middle_is_an_error_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut damaged = Vec::new();
+        let opened = write_two_then(dir.path(), |bytes| {
+            bytes[1] = 0x7f; // the first record's length now points far past the end
+            damaged = bytes.clone();
+        });
+        assert!(
+            matches!(opened, Err(Error::Corrupt { .. })),
+            "{:?}",
+            opened.map(|_| ())
+        );
+        assert_eq!(fs::read(dir.path().join(FILE_NAME)).unwrap(), damaged);
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = write_two_then(dir.path(), |bytes| bytes.extend([0u8; 4096])).unwrap();
+        assert_eq!(log.recovered_bytes(), 4096);
+        assert_eq!(log.len(), 2);
+        drop(log);
+        let dir = tempfile::tempdir().unwrap();
+        // A partial header followed by zeros (a torn write into a preallocated block).
+        let log = write_two_then(dir.path(), |bytes| {
+            bytes.extend([5, 0, 0, 0, 9]);
+            bytes.extend([0u8; 100]);
+        })
+        .unwrap();
+        assert_eq!(log.recovered_bytes(), 105);
+        assert_eq!(log.get(Seq::new(1)).unwrap(), b"two");
+    }
+
+    #[test]
+    fn every_byte_flip_is_detected_or_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = MemoryLog::open(dir.path()).unwrap();
+            log.append_batch(&[b"alpha", b"beta", b"gamma"]).unwrap();
+            log.close().unwrap();
+        }
+        let path = dir.path().join(FILE_NAME);
+        let good = fs::read(&path).unwrap();
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            match parse(&bad) {
+                Err(Error::Corrupt { .. }) => {}
+                // A flip in the last record can only ever cost that record, as a torn tail.
+                Ok((records, _)) => {
+                    assert!(
+                        i >= good.len() - FRAME_HEADER - 5,
+                        "flip at {i} not detected"
+                    );
+                    assert_eq!(records, vec![b"alpha".to_vec(), b"beta".to_vec()]);
+                }
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
     }
 
     #[test]

@@ -288,24 +288,26 @@ impl<S: State> ReduceHandle<S> {
 
     /// The state with its seq and version, after waiting as `wait` says.
     pub fn get_meta_with(&self, wait: Wait) -> Result<Reduced<S>, Error> {
-        self.sync.wait(wait)?;
-        let current = self.shared.current.lock();
-        Ok(Reduced {
-            since: current.since,
-            version: self.version,
-            value: current.value.clone(),
+        self.sync.read(wait, || {
+            let current = self.shared.current.lock();
+            Reduced {
+                since: current.since,
+                version: self.version,
+                value: current.value.clone(),
+            }
         })
     }
 
     /// Runs `f` on the current state without cloning it (keep `f` short: it holds the lock
-    /// the view needs to apply records).
-    pub fn read<R>(&self, f: impl FnOnce(&S) -> R) -> Result<R, Error> {
+    /// the view needs to apply records). `f` runs again if a rebuild reset the view while it
+    /// ran.
+    pub fn read<R>(&self, f: impl FnMut(&S) -> R) -> Result<R, Error> {
         self.read_with(Wait::Latest, f)
     }
 
-    fn read_with<R>(&self, wait: Wait, f: impl FnOnce(&S) -> R) -> Result<R, Error> {
-        self.sync.wait(wait)?;
-        Ok(f(&self.shared.current.lock().value))
+    fn read_with<R>(&self, wait: Wait, mut f: impl FnMut(&S) -> R) -> Result<R, Error> {
+        self.sync
+            .read(wait, || f(&self.shared.current.lock().value))
     }
 
     /// A live iterator of states: the current state (once caught up), then the new state each
@@ -339,35 +341,39 @@ impl<S: State> Iterator for StateStream<S> {
         if self.done {
             return None;
         }
-        let Some(seen) = self.seen else {
-            let first = self.handle.sync.wait(Wait::Latest).map(|_| {
-                let current = self.handle.shared.current.lock();
-                self.seen = Some(current.changes);
-                current.value.clone()
-            });
-            self.done = first.is_err();
-            return Some(first);
-        };
-        let shared = &self.handle.shared;
-        let mut current = shared.current.lock();
-        loop {
-            if current.changes != seen {
-                self.seen = Some(current.changes);
-                return Some(Ok(current.value.clone()));
+        if let Some(seen) = self.seen {
+            let shared = &self.handle.shared;
+            let mut current = shared.current.lock();
+            while current.changes == seen {
+                if current.closed {
+                    self.done = true;
+                    return Some(Err(Error::Closed));
+                }
+                // Closing wakes this wait; a failed view does not, so look now and then.
+                let _ = shared
+                    .changed
+                    .wait_for(&mut current, Duration::from_millis(100));
+                if current.changes == seen
+                    && let Err(err) = self.handle.sync.check()
+                {
+                    self.done = true;
+                    return Some(Err(err));
+                }
             }
-            if current.closed {
-                self.done = true;
-                return Some(Err(Error::Closed));
+        }
+        // Read like any other read: behind the readiness gate, caught up, safe from resets.
+        let read = self.handle.sync.read(Wait::Latest, || {
+            let current = self.handle.shared.current.lock();
+            (current.changes, current.value.clone())
+        });
+        match read {
+            Ok((changes, value)) => {
+                self.seen = Some(changes);
+                Some(Ok(value))
             }
-            // Wake now and then to notice a failed view or a closed database.
-            let _ = shared
-                .changed
-                .wait_for(&mut current, Duration::from_millis(100));
-            if current.changes == seen
-                && let Err(err) = self.handle.sync.check()
-            {
+            Err(err) => {
                 self.done = true;
-                return Some(Err(err));
+                Some(Err(err))
             }
         }
     }
