@@ -12,7 +12,8 @@ usage: cargo xtask <task>
 
 tasks:
   test-all [--soak]   fmt check, clippy -D warnings, each crate's tests and doctests on their own,
-                      rustdoc with warnings denied, and the README quickstart.
+                      cargo package (each crate is publishable), rustdoc with warnings denied,
+                      and the README quickstart.
                       --soak runs the randomised tests with many more cases (slow).
 ";
 
@@ -102,6 +103,11 @@ fn test_all(args: &[String]) -> ExitCode {
         "test flumedb-core --all-features",
         cargo(&["test", "-p", "flumedb-core", "--all-features", "--lib"]),
     );
+    let mut package = vec!["package", "--allow-dirty"];
+    for krate in CRATES {
+        package.extend(["-p", krate]);
+    }
+    run(&mut steps, "cargo package", cargo(&package));
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--all-features"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run(&mut steps, "rustdoc", doc);
