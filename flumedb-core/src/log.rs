@@ -29,7 +29,10 @@ pub type LogIter<'a> = Box<dyn Iterator<Item = Result<Entry>> + Send + 'a>;
 /// - `get` of a seq that is not a record is an error ([`Error::NotFound`] past the end,
 ///   [`Error::InvalidSeq`] inside a record, [`Error::Deleted`] for a deleted one), never garbage;
 /// - [`range`](Log::range) accepts any seq as a bound, not only record starts;
-/// - after `close`, calls return [`Error::Closed`] and the since watch is closed.
+/// - after `close`, calls return [`Error::Closed`] and the since watch is closed;
+/// - a log may refuse records it cannot store faithfully with [`Error::InvalidArgument`]
+///   (the JS-compatible offset format cannot tell an empty or all-zero record from a deleted
+///   one), and nothing is appended then.
 ///
 /// `flumedb_core::testkit::log_suite` (feature `testkit`) checks all of this.
 pub trait Log: Send + Sync + 'static {
