@@ -44,15 +44,22 @@ fn collect<L: Log>(log: &L, options: StreamOptions) -> Vec<Entry> {
         .expect("stream items")
 }
 
-/// An empty log: `since` is empty, streams yield nothing, `get(0)` is `NotFound`.
+/// An empty log: `since` is empty, streams yield nothing, `get` is an error.
 pub fn check_empty<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
     let (_dir, log) = fresh(open);
     assert_eq!(log.since(), Since::Empty, "a new log's since must be Empty");
     assert!(collect(&log, StreamOptions::new()).is_empty());
     assert!(collect(&log, StreamOptions::new().reverse()).is_empty());
     assert!(
-        matches!(log.get(Seq::ZERO), Err(Error::NotFound { .. })),
-        "get(0) on an empty log must be NotFound"
+        matches!(
+            log.get(Seq::ZERO),
+            Err(Error::NotFound { .. } | Error::InvalidSeq { .. })
+        ),
+        "get(0) on an empty log must be NotFound (or InvalidSeq where 0 is no record's place)"
+    );
+    assert!(
+        matches!(log.get(Seq::new(1 << 40)), Err(Error::NotFound { .. })),
+        "get past the end of an empty log must be NotFound"
     );
 }
 

@@ -5,7 +5,12 @@ use std::time::{Duration, Instant};
 
 /// The library crates, each tested on its own (`-p`), so each builds with only its own
 /// dependencies.
-const CRATES: &[&str] = &["flumedb-core", "flumelog-memory", "flumeview-reduce"];
+const CRATES: &[&str] = &[
+    "flumedb-core",
+    "flumelog-memory",
+    "flumelog-offset",
+    "flumeview-reduce",
+];
 
 const USAGE: &str = "\
 usage: cargo xtask <task>

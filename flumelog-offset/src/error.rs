@@ -1,0 +1,92 @@
+//! The offset log's error type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong opening or checking an offset log file. (Reads and appends return
+/// [`flumedb_core::Error`], the error of the `Log` trait; an `OffsetError` converts into it.)
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OffsetError {
+    /// An I/O error on the log file.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file has a native header that does not pass its checksum.
+    BadHeader {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is in a newer native format version than this crate reads.
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        version: u32,
+    },
+    /// The options ask for one format and the file is in the other.
+    FormatMismatch {
+        /// The file.
+        path: PathBuf,
+        /// What the file is.
+        found: &'static str,
+        /// What the options asked for.
+        requested: &'static str,
+    },
+    /// The log is read-only (opened with `read_only(true)`), or too large for its format.
+    Unsupported(String),
+}
+
+impl fmt::Display for OffsetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OffsetError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            OffsetError::BadHeader { path } => write!(
+                f,
+                "{}: the flumelog-offset header fails its checksum; the file is damaged",
+                path.display()
+            ),
+            OffsetError::UnsupportedVersion { path, version } => write!(
+                f,
+                "{}: native format version {version} is newer than this crate reads (1)",
+                path.display()
+            ),
+            OffsetError::FormatMismatch {
+                path,
+                found,
+                requested,
+            } => write!(
+                f,
+                "{}: the file is a {found} log, but the options ask for {requested}",
+                path.display()
+            ),
+            OffsetError::Unsupported(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for OffsetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OffsetError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<OffsetError> for flumedb_core::Error {
+    fn from(err: OffsetError) -> Self {
+        match err {
+            OffsetError::Io { source, .. } => flumedb_core::Error::Io(source),
+            OffsetError::BadHeader { .. } => flumedb_core::Error::Corrupt {
+                seq: None,
+                reason: err.to_string(),
+            },
+            other => flumedb_core::Error::InvalidArgument(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The two on-disk formats, as pure functions over the file's bytes.
+//!
+//! **Native** (the default). A 16-byte header, then frames:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | header `0..8` | magic `FLUMELOG` |
+//! | header `8..12` | format version, u32 LE (1) |
+//! | header `12..16` | CRC32 of header bytes `0..12`, u32 LE |
+//! | frame `+0..4` | `word`: payload length `L` (bits 0..31), bit 31 set when deleted; u32 LE |
+//! | frame `+4..8` | CRC32 of the payload, its initial value derived from `seq` and `word`; u32 LE |
+//! | frame `+8..8+L` | payload |
+//! | frame `+8+L..12+L` | `L` again, u32 LE, for reverse scans |
+//!
+//! The checksum covers the frame's own position, so a frame copied or read at the wrong
+//! offset never validates, and a scan can find frame starts from any position.
+//!
+//! **JS** (flumelog-offset 3.x), no header, all big-endian, trailer width `W` of 4, 6 or 8
+//! bytes (`offsetCodec` 32, 48 or 53):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | `+0..4` | `L`, u32 |
+//! | `+4..4+L` | payload (all zeros when deleted) |
+//! | `+4+L..8+L` | `L`, u32 |
+//! | `+8+L..8+L+W` | end of this frame (= the next seq), uintW |
+
+/// The native file's magic bytes.
+pub(crate) const MAGIC: &[u8; 8] = b"FLUMELOG";
+/// The native format version this crate writes and reads.
+pub(crate) const VERSION: u32 = 1;
+/// Bytes of the native header; the first native seq.
+pub(crate) const HEADER_LEN: u64 = 16;
+const DELETED: u32 = 1 << 31;
+/// The largest native payload.
+pub(crate) const MAX_NATIVE_LEN: u64 = (DELETED - 1) as u64;
+
+/// The trailer width of a JS-format log (JS `offsetCodec`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum JsWidth {
+    /// 4-byte trailer (`offsetCodec: 32`, the JS default): files up to 4 GiB.
+    W32,
+    /// 6-byte trailer (`offsetCodec: 48`).
+    W48,
+    /// 8-byte trailer (`offsetCodec: 53`): files up to 2^53 bytes.
+    W53,
+}
+
+impl JsWidth {
+    /// Trailer bytes.
+    pub(crate) const fn bytes(self) -> u64 {
+        match self {
+            JsWidth::W32 => 4,
+            JsWidth::W48 => 6,
+            JsWidth::W53 => 8,
+        }
+    }
+
+    /// The largest file end the trailer can hold.
+    pub(crate) const fn max_end(self) -> u64 {
+        match self {
+            JsWidth::W32 => u32::MAX as u64,
+            JsWidth::W48 => (1 << 48) - 1,
+            JsWidth::W53 => (1 << 53) - 1,
+        }
+    }
+}
+
+/// A log file format.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Format {
+    /// This crate's checksummed format (the default for new logs).
+    Native,
+    /// JS flumelog-offset 3.x, readable and writable by the JS package.
+    Js(JsWidth),
+}
+
+impl Format {
+    /// A short name for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::Js(JsWidth::W32) => "JS (32-bit trailer)",
+            Format::Js(JsWidth::W48) => "JS (48-bit trailer)",
+            Format::Js(JsWidth::W53) => "JS (53-bit trailer)",
+        }
+    }
+
+    /// The seq of the first frame.
+    pub(crate) fn first(self) -> u64 {
+        match self {
+            Format::Native => HEADER_LEN,
+            Format::Js(_) => 0,
+        }
+    }
+
+    /// Frame bytes besides the payload.
+    pub(crate) fn overhead(self) -> u64 {
+        match self {
+            Format::Native => 12,
+            Format::Js(w) => 8 + w.bytes(),
+        }
+    }
+
+    /// Appends the frame for `data` at position `seq` to `out`.
+    pub(crate) fn encode(self, seq: u64, data: &[u8], out: &mut Vec<u8>) {
+        let len = data.len() as u32;
+        match self {
+            Format::Native => {
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(&native_crc(seq, len, data).to_le_bytes());
+                out.extend_from_slice(data);
+                out.extend_from_slice(&len.to_le_bytes());
+            }
+            Format::Js(w) => {
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(data);
+                out.extend_from_slice(&len.to_be_bytes());
+                let end = seq + 8 + w.bytes() + data.len() as u64;
+                out.extend_from_slice(&end.to_be_bytes()[(8 - w.bytes() as usize)..]);
+            }
+        }
+    }
+
+    /// Checks the frame that starts at `seq`, within `bytes[..end]`.
+    pub(crate) fn check(self, bytes: &[u8], seq: u64, end: u64) -> Check {
+        match self {
+            Format::Native => check_native(bytes, seq, end),
+            Format::Js(w) => check_js(bytes, seq, end, w),
+        }
+    }
+
+    /// The start of the frame that ends at `frame_end`, if a valid (or deleted) frame does.
+    pub(crate) fn frame_ending_at(self, bytes: &[u8], frame_end: u64) -> Option<u64> {
+        let trailer = match self {
+            Format::Native => 4,
+            Format::Js(w) => 4 + w.bytes(),
+        };
+        if frame_end < self.first() + self.overhead() {
+            return None;
+        }
+        let len = match self {
+            Format::Native => u32_le(bytes, frame_end - trailer)?,
+            Format::Js(_) => u32_be(bytes, frame_end - trailer)?,
+        } as u64;
+        let start = frame_end.checked_sub(len + self.overhead())?;
+        if start < self.first() {
+            return None;
+        }
+        match self.check(bytes, start, frame_end) {
+            Check::Valid { next, .. } | Check::Deleted { next } if next == frame_end => Some(start),
+            _ => None,
+        }
+    }
+
+    /// The first position at or after `from` (and before `end`) where a frame starts. A frame
+    /// with a good structure but a bad checksum counts, so that scans report it.
+    pub(crate) fn next_frame_from(self, bytes: &[u8], from: u64, end: u64) -> Option<u64> {
+        let mut at = from.max(self.first());
+        while at + self.overhead() <= end {
+            if !matches!(self.check(bytes, at, end), Check::NotAFrame) {
+                return Some(at);
+            }
+            at += 1;
+        }
+        None
+    }
+}
+
+/// What is at a position.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Check {
+    /// A record: its payload is `bytes[payload.0..payload.1]`, the next frame starts at `next`.
+    Valid { payload: (usize, usize), next: u64 },
+    /// A deleted record.
+    Deleted { next: u64 },
+    /// The frame's structure holds but its checksum does not: damaged data.
+    Corrupt { next: u64 },
+    /// No frame starts here.
+    NotAFrame,
+}
+
+fn u32_le(bytes: &[u8], at: u64) -> Option<u32> {
+    let at = usize::try_from(at).ok()?;
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn u32_be(bytes: &[u8], at: u64) -> Option<u32> {
+    let at = usize::try_from(at).ok()?;
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn uint_be(bytes: &[u8], at: u64, width: u64) -> Option<u64> {
+    let at = usize::try_from(at).ok()?;
+    let b = bytes.get(at..at.checked_add(width as usize)?)?;
+    Some(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+}
+
+/// The native checksum: CRC32 of the payload, with the frame's position and length word
+/// folded into the initial value. One pass over the payload; a frame read at another position,
+/// or with any bit of its length word changed, gives another CRC (the initial value differs,
+/// and a CRC maps distinct initial values to distinct results).
+pub(crate) fn native_crc(seq: u64, word: u32, payload: &[u8]) -> u32 {
+    let init =
+        (seq as u32) ^ ((seq >> 32) as u32).rotate_left(16) ^ word.rotate_left(8) ^ 0x464c_4f47;
+    let mut hasher = crc32fast::Hasher::new_with_initial(init);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// The native header bytes.
+pub(crate) fn native_header() -> [u8; HEADER_LEN as usize] {
+    let mut header = [0u8; HEADER_LEN as usize];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    let crc = crc32fast::hash(&header[..12]);
+    header[12..].copy_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// The deleted form of a native frame's first 8 bytes, for a payload of `len` zeros.
+pub(crate) fn native_deleted_head(seq: u64, len: u32) -> [u8; 8] {
+    let word = len | DELETED;
+    let zeros = vec![0u8; len as usize];
+    let mut head = [0u8; 8];
+    head[..4].copy_from_slice(&word.to_le_bytes());
+    head[4..].copy_from_slice(&native_crc(seq, word, &zeros).to_le_bytes());
+    head
+}
+
+fn check_native(bytes: &[u8], seq: u64, end: u64) -> Check {
+    if seq < HEADER_LEN || seq.saturating_add(12) > end {
+        return Check::NotAFrame;
+    }
+    let (Some(word), Some(crc)) = (u32_le(bytes, seq), u32_le(bytes, seq + 4)) else {
+        return Check::NotAFrame;
+    };
+    let len = u64::from(word & !DELETED);
+    let next = seq + 12 + len;
+    if next > end || u32_le(bytes, seq + 8 + len) != Some(word & !DELETED) {
+        return Check::NotAFrame;
+    }
+    let (start, stop) = ((seq + 8) as usize, (seq + 8 + len) as usize);
+    let Some(payload) = bytes.get(start..stop) else {
+        return Check::NotAFrame;
+    };
+    if native_crc(seq, word, payload) != crc {
+        return Check::Corrupt { next };
+    }
+    if word & DELETED != 0 {
+        Check::Deleted { next }
+    } else {
+        Check::Valid {
+            payload: (start, stop),
+            next,
+        }
+    }
+}
+
+fn check_js(bytes: &[u8], seq: u64, end: u64, w: JsWidth) -> Check {
+    if seq.saturating_add(8 + w.bytes()) > end {
+        return Check::NotAFrame;
+    }
+    let Some(len) = u32_be(bytes, seq) else {
+        return Check::NotAFrame;
+    };
+    let len = u64::from(len);
+    let next = seq + 8 + w.bytes() + len;
+    if next > end
+        || u32_be(bytes, seq + 4 + len) != Some(len as u32)
+        || uint_be(bytes, seq + 8 + len, w.bytes()) != Some(next)
+    {
+        return Check::NotAFrame;
+    }
+    let (start, stop) = ((seq + 4) as usize, (seq + 4 + len) as usize);
+    match bytes.get(start..stop) {
+        // JS deletes by zeroing the payload; an empty payload reads as deleted too.
+        Some(payload) if payload.iter().all(|b| *b == 0) => Check::Deleted { next },
+        Some(_) => Check::Valid {
+            payload: (start, stop),
+            next,
+        },
+        None => Check::NotAFrame,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(format: Format, records: &[&[u8]]) -> (Vec<u8>, Vec<u64>) {
+        let mut bytes = match format {
+            Format::Native => native_header().to_vec(),
+            Format::Js(_) => Vec::new(),
+        };
+        let mut seqs = Vec::new();
+        for r in records {
+            seqs.push(bytes.len() as u64);
+            let seq = bytes.len() as u64;
+            format.encode(seq, r, &mut bytes);
+        }
+        (bytes, seqs)
+    }
+
+    #[test]
+    fn js_frames_match_the_fixture_bytes() {
+        // The first frame of the JS fixture offset.log: L=0x2d, end=0x39.
+        let payload = "{\"i\":0,\"type\":\"hello\",\"text\":\"héllo wörld\"}".as_bytes();
+        let mut out = Vec::new();
+        Format::Js(JsWidth::W32).encode(0, payload, &mut out);
+        assert_eq!(&out[..4], &[0, 0, 0, 0x2d]);
+        assert_eq!(&out[out.len() - 8..], &[0, 0, 0, 0x2d, 0, 0, 0, 0x39]);
+        let mut out = Vec::new();
+        Format::Js(JsWidth::W53).encode(0, payload, &mut out);
+        assert_eq!(&out[out.len() - 8..], &[0, 0, 0, 0, 0, 0, 0, 0x3d]);
+    }
+
+    #[test]
+    fn frames_check_and_scan_in_every_format() {
+        for format in [
+            Format::Native,
+            Format::Js(JsWidth::W32),
+            Format::Js(JsWidth::W48),
+            Format::Js(JsWidth::W53),
+        ] {
+            let (bytes, seqs) = file(format, &[b"one", b"two!", b"three"]);
+            let end = bytes.len() as u64;
+            for (i, &seq) in seqs.iter().enumerate() {
+                let Check::Valid { payload, next } = format.check(&bytes, seq, end) else {
+                    panic!("{format:?} frame {i} does not check");
+                };
+                assert_eq!(
+                    &bytes[payload.0..payload.1],
+                    [&b"one"[..], b"two!", b"three"][i]
+                );
+                assert_eq!(format.frame_ending_at(&bytes, next), Some(seq));
+            }
+            for probe in 0..end {
+                let expect = seqs.iter().copied().find(|&s| s >= probe);
+                assert_eq!(
+                    format.next_frame_from(&bytes, probe, end),
+                    expect,
+                    "{format:?} {probe}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn native_checks_catch_every_byte_flip() {
+        let (bytes, seqs) = file(Format::Native, &[b"alpha", b"beta"]);
+        let end = bytes.len() as u64;
+        for i in HEADER_LEN as usize..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x04;
+            let first = Format::Native.check(&bad, seqs[0], end);
+            let second = Format::Native.check(&bad, seqs[1], end);
+            let both_valid =
+                matches!(first, Check::Valid { .. }) && matches!(second, Check::Valid { .. });
+            assert!(!both_valid, "flip at byte {i} not detected");
+        }
+    }
+}
