@@ -64,10 +64,25 @@ impl SinceWatch {
 
     /// Sets the value and wakes waiters and subscribers (only if it changed).
     pub fn set(&self, since: Since) {
-        let mut state = self.inner.state.lock();
-        if state.since == since {
-            return;
+        let state = self.inner.state.lock();
+        if state.since != since {
+            self.replace(state, since);
         }
+    }
+
+    /// Sets the value only if it moves forward; returns whether it did. Logs publish with this,
+    /// so racing publishers can never move `since` backwards.
+    pub fn advance(&self, since: Since) -> bool {
+        let state = self.inner.state.lock();
+        if since <= state.since {
+            return false;
+        }
+        self.replace(state, since);
+        true
+    }
+
+    /// Stores a new value and wakes waiters and subscribers.
+    fn replace(&self, mut state: parking_lot::MutexGuard<'_, State>, since: Since) {
         state.since = since;
         state.subscribers.retain(|tx| match tx.try_send(()) {
             Ok(()) | Err(TrySendError::Full(())) => true,
@@ -242,6 +257,16 @@ mod tests {
             w.wait_for(Seq::new(1), Some(Duration::ZERO)).unwrap(),
             Since::At(Seq::new(5))
         );
+    }
+
+    #[test]
+    fn advance_never_moves_back() {
+        let w = SinceWatch::new(Since::At(Seq::new(5)));
+        assert!(!w.advance(Since::At(Seq::new(3))));
+        assert!(!w.advance(Since::Empty));
+        assert_eq!(w.get(), Since::At(Seq::new(5)));
+        assert!(w.advance(Since::At(Seq::new(9))));
+        assert_eq!(w.get(), Since::At(Seq::new(9)));
     }
 
     #[test]

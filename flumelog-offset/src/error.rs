@@ -37,7 +37,12 @@ pub enum OffsetError {
         /// What the options asked for.
         requested: &'static str,
     },
-    /// The log is read-only (opened with `read_only(true)`), or too large for its format.
+    /// Another process (or another open in this one) has the log open.
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not a log this crate can open safely (e.g. no valid frame at all).
     Unsupported(String),
 }
 
@@ -62,6 +67,11 @@ impl fmt::Display for OffsetError {
             } => write!(
                 f,
                 "{}: the file is a {found} log, but the options ask for {requested}",
+                path.display()
+            ),
+            OffsetError::Locked { path } => write!(
+                f,
+                "{}: the log is open elsewhere (another process, or another open in this one)",
                 path.display()
             ),
             OffsetError::Unsupported(msg) => f.write_str(msg),

@@ -153,12 +153,33 @@ impl Format {
         }
     }
 
-    /// The first position at or after `from` (and before `end`) where a frame starts. A frame
-    /// with a good structure but a bad checksum counts, so that scans report it.
-    pub(crate) fn next_frame_from(self, bytes: &[u8], from: u64, end: u64) -> Option<u64> {
+    /// A native frame ending at `frame_end` whose delete was interrupted by a crash: lengths
+    /// intact, the deleted bit set, the payload not yet all zeros (so the checksum fails).
+    /// Returns its start and payload length.
+    pub(crate) fn interrupted_delete_ending_at(
+        self,
+        bytes: &[u8],
+        frame_end: u64,
+    ) -> Option<(u64, u32)> {
+        if self != Format::Native || frame_end < HEADER_LEN + 12 {
+            return None;
+        }
+        let len = u32_le(bytes, frame_end - 4)?;
+        let start = frame_end.checked_sub(u64::from(len) + 12)?;
+        let word = u32_le(bytes, start)?;
+        (start >= HEADER_LEN && word & DELETED != 0 && word & !DELETED == len)
+            .then_some((start, len))
+    }
+
+    /// The first position at or after `from` (and before `end`) where a valid (or deleted)
+    /// frame starts: where `verify` resumes after damage.
+    pub(crate) fn next_valid_frame_from(self, bytes: &[u8], from: u64, end: u64) -> Option<u64> {
         let mut at = from.max(self.first());
         while at + self.overhead() <= end {
-            if !matches!(self.check(bytes, at, end), Check::NotAFrame) {
+            if matches!(
+                self.check(bytes, at, end),
+                Check::Valid { .. } | Check::Deleted { .. }
+            ) {
                 return Some(at);
             }
             at += 1;
@@ -340,7 +361,7 @@ mod tests {
             for probe in 0..end {
                 let expect = seqs.iter().copied().find(|&s| s >= probe);
                 assert_eq!(
-                    format.next_frame_from(&bytes, probe, end),
+                    format.next_valid_frame_from(&bytes, probe, end),
                     expect,
                     "{format:?} {probe}"
                 );

@@ -53,6 +53,10 @@ pub struct OffsetLog {
     end: AtomicU64,
     since: SinceWatch,
     writer: Mutex<Writer>,
+    /// Set when a failed write could not be undone, or an fsync failed: after a failed fsync
+    /// the kernel may have dropped dirty pages, so nothing may be acknowledged any more. The
+    /// log refuses appends (and publishes nothing) until it is reopened and recovered.
+    broken: Mutex<Option<String>>,
     /// Group commit: who is syncing, and how far the file is durable.
     sync: Mutex<SyncState>,
     synced: Condvar,
@@ -71,9 +75,6 @@ struct Writer {
     /// The seq of the last written frame.
     last: Option<u64>,
     buf: Vec<u8>,
-    /// Set when a failed write could not be undone, or an fsync failed: appending more could
-    /// lose data, so the log refuses appends until it is reopened (and recovered).
-    broken: Option<String>,
 }
 
 struct SyncState {
@@ -117,9 +118,26 @@ impl OffsetLog {
             .truncate(false)
             .open(path)
             .map_err(&err)?;
+        // One process at a time: another writer would interleave frames, and its recovery could
+        // cut the file under our memory map.
+        if let Err(locked) = file.try_lock() {
+            return Err(match locked {
+                std::fs::TryLockError::WouldBlock => OffsetError::Locked {
+                    path: path.to_path_buf(),
+                },
+                std::fs::TryLockError::Error(source) => err(source),
+            });
+        }
         let mut size = file.metadata().map_err(&err)?.len();
         let format = if size == 0 {
-            let format = options.format.unwrap_or(Format::Native);
+            // An empty file that already existed is what JS flumelog-offset creates: keep it
+            // JS unless told otherwise, so the JS package can still open it.
+            let default = if existed {
+                Format::Js(JsWidth::W32)
+            } else {
+                Format::Native
+            };
+            let format = options.format.unwrap_or(default);
             if format == Format::Native {
                 file.write_all_at(&format::native_header(), 0)
                     .map_err(&err)?;
@@ -135,10 +153,20 @@ impl OffsetLog {
         };
         let map = GrowingMap::new(file.try_clone().map_err(&err)?, size).map_err(&err)?;
         let bytes = map.covering(size).map_err(&err)?;
-        let (format, end) = match format {
-            Format::Native => (format, recover_end(format, &bytes, size)),
-            Format::Js(_) => js_width_by_recovery(format, options.format, &bytes, size),
+        let (format, end, interrupted_delete) = match format {
+            Format::Native => {
+                let (end, interrupted) = recover_tail(format, &bytes, size);
+                (format, end, interrupted)
+            }
+            Format::Js(_) => {
+                let (format, end) = js_width_by_recovery(format, options.format, &bytes, size);
+                (format, end, None)
+            }
         };
+        if let Some((start, len)) = interrupted_delete {
+            write_deletion(&file, format, start, len).map_err(&err)?;
+            file.sync_all().map_err(&err)?;
+        }
         if end == format.first()
             && matches!(format, Format::Js(_))
             && bytes[..size as usize].iter().any(|b| *b != 0)
@@ -185,8 +213,8 @@ impl OffsetLog {
                 written: end,
                 last,
                 buf: Vec::new(),
-                broken: None,
             }),
+            broken: Mutex::new(None),
             sync: Mutex::new(SyncState {
                 syncing: false,
                 synced: end,
@@ -225,6 +253,19 @@ impl OffsetLog {
     /// The size of the log's data in bytes (the end of the last record).
     pub fn size(&self) -> u64 {
         self.end.load(Ordering::Acquire)
+    }
+
+    fn check_broken(&self) -> Result<()> {
+        match &*self.broken.lock() {
+            Some(why) => Err(Error::Io(std::io::Error::other(format!(
+                "the log refuses writes after an earlier failure ({why}); reopen it to recover"
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    fn set_broken(&self, why: String) {
+        self.broken.lock().get_or_insert(why);
     }
 
     fn check_open(&self) -> Result<()> {
@@ -268,11 +309,7 @@ impl OffsetLog {
         }
         let mut w = self.writer.lock();
         self.check_open()?;
-        if let Some(why) = &w.broken {
-            return Err(Error::Io(std::io::Error::other(format!(
-                "the log refuses appends after an earlier failure ({why}); reopen it to recover"
-            ))));
-        }
+        self.check_broken()?;
         let start = w.written;
         let mut pos = start;
         let mut buf = std::mem::take(&mut w.buf);
@@ -298,7 +335,7 @@ impl OffsetLog {
         if let Err(err) = written {
             // Undo a partial write, so no half frame stays in the file.
             if let Err(undo) = w.file.set_len(start) {
-                w.broken = Some(format!("a failed append could not be undone: {undo}"));
+                self.set_broken(format!("a failed append could not be undone: {undo}"));
             }
             return Err(err.into());
         }
@@ -311,10 +348,11 @@ impl OffsetLog {
     }
 
     /// Makes `end` and the last seq visible to readers.
+    /// Only ever moves forward: publishers (appends, group-commit leaders, close) may race.
     fn publish(&self, end: u64, last: Option<u64>) {
         self.end.fetch_max(end, Ordering::AcqRel);
         if let Some(last) = last {
-            self.since.set(Since::At(Seq::new(last)));
+            self.since.advance(Since::At(Seq::new(last)));
         }
     }
 
@@ -327,6 +365,9 @@ impl OffsetLog {
         let mut state = self.sync.lock();
         let mut own_sync_needed = force;
         loop {
+            // After a failed fsync nothing may be acknowledged, even if a later fsync on the
+            // same file succeeds (the error was reported once and the pages may be gone).
+            self.check_broken()?;
             if !own_sync_needed && state.synced >= target {
                 return Ok(());
             }
@@ -347,13 +388,13 @@ impl OffsetLog {
                 Ok(()) => {
                     own_sync_needed = false;
                     state.synced = state.synced.max(written);
-                    self.publish(written, last);
+                    if self.durability == Durability::Fsync {
+                        self.publish(written, last);
+                    }
                     self.synced.notify_all();
                 }
                 Err(err) => {
-                    // After a failed fsync the kernel may have dropped the dirty pages: data
-                    // we wrote may be gone. Refuse further appends; reopening recovers.
-                    self.writer.lock().broken = Some(format!("fsync failed: {err}"));
+                    self.set_broken(format!("fsync failed: {err}"));
                     self.synced.notify_all();
                     return Err(err.into());
                 }
@@ -364,14 +405,22 @@ impl OffsetLog {
     /// Reads the record at `seq`, retrying if a concurrent `del` rewrote bytes meanwhile.
     fn read_at<R>(&self, f: impl Fn(&[u8], u64) -> Result<R>) -> Result<R> {
         let (map, end) = self.snapshot()?;
+        self.consistent(|| f(&map, end))
+    }
+
+    /// Runs `read` until no `del` overlapped it (a seqlock: `del` makes `deleting` odd while it
+    /// rewrites bytes), so a reader never returns a half-deleted record.
+    fn consistent<R>(&self, read: impl Fn() -> R) -> R {
         loop {
             let before = self.deleting.load(Ordering::Acquire);
             if before % 2 == 1 {
-                std::hint::spin_loop();
+                std::thread::yield_now();
                 continue;
             }
-            let result = f(&map, end);
-            if self.deleting.load(Ordering::Acquire) == before {
+            let result = read();
+            // Order the reads above before the check below.
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.deleting.load(Ordering::Relaxed) == before {
                 return result;
             }
         }
@@ -403,16 +452,25 @@ impl OffsetLog {
     /// frame failing its checks (reported as corrupt, never returned as data).
     pub fn del(&self, seq: Seq) -> Result<()> {
         self.check_open()?;
+        // Scans hold `scan_lock` while `f` runs; take it before the writer lock, so a scan
+        // whose `f` appends cannot deadlock with a delete. (`f` must not call `del` itself.)
+        let _scans = self.scan_lock.write();
         let w = self.writer.lock();
         self.check_open()?;
+        self.check_broken()?;
         let (map, end) = self.snapshot()?;
         let at = seq.get();
         if at >= end {
             return Err(Error::NotFound { seq });
         }
-        let len = match self.format.check(&map, at, end) {
-            Check::Valid { payload, .. } => (payload.1 - payload.0) as u32,
-            Check::Deleted { .. } => return Ok(()),
+        let len = match (self.format, self.format.check(&map, at, end)) {
+            (_, Check::Valid { payload, .. }) => (payload.1 - payload.0) as u32,
+            (_, Check::Deleted { .. }) => return Ok(()),
+            // A native frame whose lengths hold but whose checksum fails: damaged, or a delete
+            // interrupted by a crash. Deleting it (again) completes it.
+            (Format::Native, Check::Corrupt { next }) => {
+                (next - at - self.format.overhead()) as u32
+            }
             _ => {
                 return Err(Error::InvalidSeq {
                     seq,
@@ -420,20 +478,15 @@ impl OffsetLog {
                 });
             }
         };
-        let _scans = self.scan_lock.write();
         self.deleting.fetch_add(1, Ordering::AcqRel);
-        let zeros = vec![0u8; len as usize];
-        let written = match self.format {
-            Format::Native => w
-                .file
-                .write_all_at(&format::native_deleted_head(at, len), at)
-                .and_then(|()| w.file.write_all_at(&zeros, at + 8)),
-            Format::Js(_) => w.file.write_all_at(&zeros, at + 4),
-        };
+        let written = write_deletion(&w.file, self.format, at, len);
         self.deleting.fetch_add(1, Ordering::AcqRel);
         written?;
-        if self.durability == Durability::Fsync {
-            w.file.sync_data()?;
+        if self.durability == Durability::Fsync
+            && let Err(err) = w.file.sync_data()
+        {
+            self.set_broken(format!("fsync failed: {err}"));
+            return Err(err.into());
         }
         Ok(())
     }
@@ -451,9 +504,10 @@ impl OffsetLog {
         mut f: impl FnMut(Seq, &[u8]) -> bool,
     ) -> Result<u64> {
         self.check_open()?;
-        let _no_deletes = self.scan_lock.read();
+        // Recursive: a nested scan inside `f` must not block behind a waiting `del`.
+        let _no_deletes = self.scan_lock.read_recursive();
         let (map, end) = self.snapshot()?;
-        let Some(mut at) = self.first_at_or_after(&map, lower, end) else {
+        let Some(mut at) = self.start_for(&map, lower, end)? else {
             return Ok(0);
         };
         let mut seen = 0;
@@ -473,45 +527,78 @@ impl OffsetLog {
         Ok(seen)
     }
 
-    /// The first frame start that satisfies `lower`.
-    fn first_at_or_after(&self, map: &[u8], lower: Bound<Seq>, end: u64) -> Option<u64> {
+    /// The first frame start that satisfies `lower` (`None`: no record there).
+    ///
+    /// A bound that is a record's own seq needs no search. Any other bound lies inside some
+    /// frame: the search looks for the next position where a valid frame starts *and* the
+    /// valid frame ending there began before the bound, which proves that nothing between the
+    /// bound and that position was skipped. A damaged region is an error, never skipped.
+    fn start_for(&self, map: &[u8], lower: Bound<Seq>, end: u64) -> Result<Option<u64>> {
+        let first = self.format.first();
         let from = match lower {
-            Bound::Unbounded => return Some(self.format.first()).filter(|&f| f < end),
-            Bound::Included(s) => s.get(),
-            Bound::Excluded(s) => s.get().checked_add(1)?,
+            Bound::Unbounded => first,
+            Bound::Included(s) => s.get().max(first),
+            Bound::Excluded(s) if s.get() < first => first,
+            Bound::Excluded(s) => match self.format.check(map, s.get(), end) {
+                Check::Valid { next, .. } | Check::Deleted { next } => next,
+                _ => s.get().saturating_add(1),
+            },
         };
         if from >= end {
-            return None;
+            return Ok(None);
         }
-        // A record's own seq is the common case: no scan needed.
-        if from >= self.format.first()
-            && !matches!(self.format.check(map, from, end), Check::NotAFrame)
+        if from == first
+            || matches!(
+                self.format.check(map, from, end),
+                Check::Valid { .. } | Check::Deleted { .. }
+            )
         {
-            return Some(from);
+            return Ok(Some(from));
         }
-        self.format.next_frame_from(map, from, end)
+        let mut at = from + 1;
+        while at + self.format.overhead() <= end {
+            if matches!(
+                self.format.check(map, at, end),
+                Check::Valid { .. } | Check::Deleted { .. }
+            ) && self
+                .format
+                .frame_ending_at(map, at)
+                .is_some_and(|prev| prev < from)
+            {
+                return Ok(Some(at));
+            }
+            at += 1;
+        }
+        // No later frame: fine if the bound lies inside the last frame.
+        if self
+            .format
+            .frame_ending_at(map, end)
+            .is_some_and(|last| last < from)
+        {
+            return Ok(None);
+        }
+        Err(Error::Corrupt {
+            seq: None,
+            reason: format!(
+                "no valid frame after byte {from}: the log is damaged there (verify() lists it)"
+            ),
+        })
     }
 
     /// The end of the last frame that satisfies `upper` (a frame start, or `end`).
-    fn last_end_below(&self, map: &[u8], upper: Bound<Seq>, end: u64) -> u64 {
-        let from = match upper {
-            Bound::Unbounded => return end,
-            Bound::Included(s) => match s.get().checked_add(1) {
-                Some(from) => from,
-                None => return end,
-            },
-            Bound::Excluded(s) => s.get(),
+    fn end_for(&self, map: &[u8], upper: Bound<Seq>, end: u64) -> Result<u64> {
+        let after = match upper {
+            Bound::Unbounded => return Ok(end),
+            Bound::Included(s) => Bound::Excluded(s),
+            Bound::Excluded(s) => Bound::Included(s),
         };
-        if from >= end {
-            return end;
-        }
-        self.format.next_frame_from(map, from, end).unwrap_or(end)
+        Ok(self.start_for(map, after, end)?.unwrap_or(end))
     }
 
     /// Walks the whole file and lists every damaged frame, without changing anything.
     pub fn verify(&self) -> Result<VerifyReport> {
         self.check_open()?;
-        let _no_deletes = self.scan_lock.read();
+        let _no_deletes = self.scan_lock.read_recursive();
         let (map, end) = self.snapshot()?;
         let mut report = VerifyReport {
             bytes: end,
@@ -539,7 +626,7 @@ impl OffsetLog {
                 Check::NotAFrame => {
                     let resume = self
                         .format
-                        .next_frame_from(&map, at + 1, end)
+                        .next_valid_frame_from(&map, at + 1, end)
                         .unwrap_or(end);
                     report.problems.push(Problem {
                         seq: Seq::new(at),
@@ -551,6 +638,18 @@ impl OffsetLog {
             }
         }
         Ok(report)
+    }
+}
+
+/// Rewrites the frame at `at` (payload length `len`) as deleted.
+fn write_deletion(file: &File, format: Format, at: u64, len: u32) -> std::io::Result<()> {
+    let zeros = vec![0u8; len as usize];
+    match format {
+        Format::Native => {
+            file.write_all_at(&format::native_deleted_head(at, len), at)?;
+            file.write_all_at(&zeros, at + 8)
+        }
+        Format::Js(_) => file.write_all_at(&zeros, at + 4),
     }
 }
 
@@ -699,6 +798,19 @@ fn js_width_by_recovery(
     best
 }
 
+/// Like [`recover_end`], and a delete interrupted in the last frame (start, length) to finish.
+fn recover_tail(format: Format, bytes: &[u8], size: u64) -> (u64, Option<(u64, u32)>) {
+    let end = recover_end(format, bytes, size);
+    if end < size
+        && let Some(interrupted) = format.interrupted_delete_ending_at(bytes, size)
+    {
+        // The last frame is whole, only its delete was cut short: finish the delete rather
+        // than drop the frame (which would give its seq to the next append).
+        return (size, Some(interrupted));
+    }
+    (end, None)
+}
+
 /// The end of the last good frame: where a torn, zero-filled or damaged tail starts.
 ///
 /// Scans back from the end of the file for the last position where a complete, valid frame
@@ -772,7 +884,7 @@ impl Log for OffsetLog {
         self.check_open()?;
         let (map, end) = self.snapshot()?;
         if reverse {
-            let from = self.last_end_below(&map, upper, end);
+            let from = self.consistent(|| self.end_for(&map, upper, end))?;
             Ok(Box::new(Backward {
                 log: self,
                 map,
@@ -782,7 +894,9 @@ impl Log for OffsetLog {
                 done: false,
             }))
         } else {
-            let at = self.first_at_or_after(&map, lower, end).unwrap_or(end);
+            let at = self
+                .consistent(|| self.start_for(&map, lower, end))?
+                .unwrap_or(end);
             Ok(Box::new(Forward {
                 log: self,
                 map,
@@ -807,12 +921,15 @@ impl Log for OffsetLog {
         }
         let synced = w.file.sync_all();
         // Anything written but not yet published (fsync mode) is durable now.
-        if synced.is_ok() {
+        if synced.is_ok() && self.broken.lock().is_none() {
             self.publish(w.written, w.last);
         }
+        // Let another open (or process) have the file; this object is done with it.
+        let unlocked = w.file.unlock();
         drop(w);
         self.since.close();
-        Ok(synced?)
+        synced?;
+        Ok(unlocked?)
     }
 
     fn dir(&self) -> Option<&Path> {
@@ -881,7 +998,12 @@ impl Iterator for Backward<'_> {
 
     fn next(&mut self) -> Option<Result<Entry>> {
         while !self.done && self.frame_end > self.log.format.first() {
-            let Some(at) = self.log.format.frame_ending_at(&self.map, self.frame_end) else {
+            let frame_end = self.frame_end;
+            let map = &self.map;
+            let found = self
+                .log
+                .consistent(|| self.log.format.frame_ending_at(map, frame_end));
+            let Some(at) = found else {
                 self.done = true;
                 return Some(Err(Error::Corrupt {
                     seq: None,

@@ -152,6 +152,18 @@ fn every_byte_flip_in_a_native_log_is_detected() {
                 Err(_) => detected = true,
             }
         }
+        // A stream starting at any record's seq yields that record or an error: it never
+        // silently skips ahead over damage. (Records recovery cut off are not there at all.)
+        for seq in seqs.iter().filter(|s| s.get() < log.size()) {
+            match log
+                .stream(StreamOptions::new().gte(*seq))
+                .map(|mut s| s.next())
+            {
+                Ok(Some(Ok(e))) => assert_eq!(e.seq, *seq, "flip at {pos}: skipped from {seq}"),
+                Ok(None) => panic!("flip at {pos}: nothing from {seq}"),
+                Ok(Some(Err(_))) | Err(_) => detected = true,
+            }
+        }
         assert!(detected, "the flip at byte {pos} went unnoticed");
     }
 }
@@ -309,4 +321,258 @@ fn reads_racing_deletes_see_the_record_or_deleted_never_a_mix() {
             r.join().unwrap();
         }
     }
+}
+
+/// Binary records full of zero runs (which can mimic frame headers), some deleted.
+fn zeroish(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut v = vec![0u8; 16 + (i % 5) * 20];
+            v.push(1 + i as u8);
+            v.extend((i as u64).to_le_bytes());
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn bounds_after_deleted_and_zero_filled_records_follow_the_model() {
+    for format in [
+        Format::Native,
+        Format::Js(JsWidth::W32),
+        Format::Js(JsWidth::W48),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.offset");
+        let data = zeroish(12);
+        let seqs = write(&path, format, &data);
+        let log = OffsetLog::open(&path).unwrap();
+        let deleted = [seqs[3], seqs[4], seqs[9]];
+        for d in deleted {
+            log.del(d).unwrap();
+        }
+        let live: Vec<(Seq, &Vec<u8>)> = seqs
+            .iter()
+            .copied()
+            .zip(&data)
+            .filter(|(s, _)| !deleted.contains(s))
+            .collect();
+        // Every bound at, just after and just before every frame start.
+        let mut points: Vec<u64> = seqs
+            .iter()
+            .flat_map(|s| [s.get(), s.get() + 1, s.get().saturating_sub(1)])
+            .collect();
+        points.push(log.size() + 10);
+        for &p in &points {
+            let p = Seq::new(p);
+            for (opts, keep) in [
+                (
+                    StreamOptions::new().gt(p),
+                    Box::new(move |s: Seq| s > p) as Box<dyn Fn(Seq) -> bool>,
+                ),
+                (StreamOptions::new().gte(p), Box::new(move |s: Seq| s >= p)),
+                (StreamOptions::new().lt(p), Box::new(move |s: Seq| s < p)),
+                (StreamOptions::new().lte(p), Box::new(move |s: Seq| s <= p)),
+            ] {
+                let want: Vec<Seq> = live.iter().map(|(s, _)| *s).filter(|s| keep(*s)).collect();
+                let got: Vec<Seq> = log
+                    .stream(opts.clone())
+                    .unwrap()
+                    .map(|e| e.unwrap().seq)
+                    .collect();
+                assert_eq!(got, want, "{format:?} {opts:?}");
+                let mut back: Vec<Seq> = log
+                    .stream(opts.clone().reverse())
+                    .unwrap()
+                    .map(|e| e.unwrap().seq)
+                    .collect();
+                back.reverse();
+                assert_eq!(back, want, "{format:?} {opts:?} reverse");
+            }
+        }
+        // A live stream that starts after a deleted record keeps going.
+        let mut stream = log.stream(StreamOptions::new().gt(seqs[4]).live()).unwrap();
+        let next = log
+            .append(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7])
+            .unwrap();
+        // Records 5..=11 except the deleted 9, then the new one.
+        let got: Vec<Seq> = (0..7)
+            .map(|_| stream.next().unwrap().unwrap().seq)
+            .collect();
+        let want: Vec<Seq> = [5, 6, 7, 8, 10, 11]
+            .map(|i| seqs[i])
+            .into_iter()
+            .chain([next])
+            .collect();
+        assert_eq!(got, want, "{format:?}");
+    }
+}
+
+#[test]
+fn a_range_starting_at_a_damaged_frame_reports_it_instead_of_skipping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    let data = records(6);
+    let seqs = write(&path, Format::Native, &data);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[seqs[2].get() as usize] ^= 0x40; // record 2's length word
+    fs::write(&path, &bytes).unwrap();
+    let log = OffsetLog::open(&path).unwrap();
+    for opts in [
+        StreamOptions::new().gte(seqs[2]),
+        StreamOptions::new().gt(seqs[1]),
+        StreamOptions::new().gt(Seq::new(seqs[1].get() + 2)),
+    ] {
+        let first = log.stream(opts.clone()).map(|mut s| s.next());
+        assert!(
+            matches!(
+                first,
+                Err(Error::Corrupt { .. }) | Ok(Some(Err(Error::Corrupt { .. })))
+            ),
+            "{opts:?} gave {first:?}"
+        );
+    }
+    assert!(
+        log.stream(StreamOptions::new().gte(seqs[3]))
+            .unwrap()
+            .next()
+            .unwrap()
+            .is_ok()
+    );
+}
+
+#[test]
+fn since_never_moves_back_while_flushes_race_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(OffsetLog::open(dir.path().join("log.offset")).unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let flusher = {
+        let (log, done) = (log.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                log.flush().unwrap();
+            }
+        })
+    };
+    let watcher = {
+        let (log, done) = (log.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut last = Since::Empty;
+            while !done.load(Ordering::SeqCst) {
+                let now = log.since();
+                assert!(now >= last, "since moved back from {last} to {now}");
+                last = now;
+            }
+        })
+    };
+    let live = log.stream(StreamOptions::new().live().limit(3000)).unwrap();
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || live.map(|e| e.unwrap().seq).collect::<Vec<_>>());
+        let mut seqs = Vec::new();
+        for i in 0..3000u32 {
+            seqs.push(log.append(&(i + 1).to_le_bytes()).unwrap());
+        }
+        assert_eq!(
+            reader.join().unwrap(),
+            seqs,
+            "a live stream saw duplicates or gaps"
+        );
+    });
+    done.store(true, Ordering::SeqCst);
+    flusher.join().unwrap();
+    watcher.join().unwrap();
+}
+
+#[test]
+fn reverse_streams_racing_deletes_never_report_false_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(OffsetLog::open(dir.path().join("log.offset")).unwrap());
+    let data: Vec<Vec<u8>> = (0..300)
+        .map(|i| vec![b'a' + (i % 26) as u8; 3000])
+        .collect();
+    let slices: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+    let seqs = log.append_batch(&slices).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (log, done) = (log.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                for e in log.stream(StreamOptions::new().reverse()).unwrap() {
+                    let e = e.unwrap();
+                    assert!(e.data.iter().all(|b| *b == e.data[0]));
+                }
+            }
+        })
+    };
+    for seq in seqs.iter().rev() {
+        log.del(*seq).unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    reader.join().unwrap();
+}
+
+#[test]
+fn a_delete_interrupted_by_a_crash_is_completed_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    let data = records(4);
+    let seqs = write(&path, Format::Native, &data);
+    let good = fs::read(&path).unwrap();
+    // A crash after the deleted header was written but before the payload was zeroed.
+    let interrupt = |victim: usize| {
+        let mut bytes = good.clone();
+        let at = seqs[victim].get() as usize;
+        let len = data[victim].len() as u32;
+        bytes[at..at + 4].copy_from_slice(&(len | 1 << 31).to_le_bytes());
+        bytes
+    };
+    fs::write(&path, interrupt(3)).unwrap(); // the last frame
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(log.recovery().dropped_bytes, 0);
+    assert!(matches!(log.get(seqs[3]), Err(Error::Deleted { .. })));
+    assert_eq!(log.since(), Since::At(seqs[3]));
+    assert_eq!(log.append(b"next").unwrap().get(), good.len() as u64);
+    log.close().unwrap();
+    drop(log);
+
+    fs::write(&path, interrupt(1)).unwrap(); // in the middle
+    let log = OffsetLog::open(&path).unwrap();
+    assert!(matches!(log.get(seqs[1]), Err(Error::Corrupt { .. })));
+    log.del(seqs[1]).unwrap(); // deleting again completes it
+    assert!(matches!(log.get(seqs[1]), Err(Error::Deleted { .. })));
+    assert!(log.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_garbage_tail_is_cut_and_a_second_open_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    let data = records(3);
+    let seqs = write(&path, Format::Native, &data);
+    let mut bytes = fs::read(&path).unwrap();
+    let good = bytes.len();
+    bytes.extend((0..5000u32).map(|i| (i * 7 + 3) as u8));
+    fs::write(&path, &bytes).unwrap();
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(log.recovery().dropped_bytes, 5000);
+    assert_eq!(log.since(), Since::At(seqs[2]));
+    assert_eq!(log.size(), good as u64);
+    match OffsetLog::open(&path) {
+        Err(flumelog_offset::OffsetError::Locked { .. }) => {}
+        other => panic!("a second open must be refused, got {:?}", other.map(|_| ())),
+    }
+    log.close().unwrap();
+    OffsetLog::open(&path).unwrap();
+}
+
+#[test]
+fn an_existing_empty_file_stays_a_js_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    fs::write(&path, b"").unwrap(); // as JS flumelog-offset leaves a new log
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(log.format(), Format::Js(JsWidth::W32));
+    assert_eq!(log.size(), 0);
+    let fresh = OffsetLog::open(dir.path().join("new.offset")).unwrap();
+    assert_eq!(fresh.format(), Format::Native);
 }
