@@ -144,6 +144,7 @@ impl<T: Send + 'static> FlumeOptions<T> {
                 }
             })?;
         Ok(Flume {
+            opened_since: core.log.since(),
             core,
             shared,
             closed: RwLock::new(false),
@@ -172,6 +173,9 @@ impl<T: Send + 'static> FlumeOptions<T> {
 /// ```
 pub struct Flume<L: Log, T: Send + 'static, C: Codec<T> = Json> {
     core: Arc<Core<L, T, C>>,
+    /// The log's since when the database opened. A view's stored state was written before
+    /// that, so it can never legitimately be ahead of it (even after new appends).
+    opened_since: Since,
     shared: Arc<Shared>,
     /// `true` once closing began; appends hold the read side, so close waits for them.
     closed: RwLock<bool>,
@@ -254,7 +258,8 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
     /// when the log already holds data: the view catches up in the background.
     ///
     /// The view loads its persisted state first; if that was built by another version, or is
-    /// ahead of the log (the log lost records in a crash), the view is reset before it is fed.
+    /// ahead of the log as it was when the database opened (the log lost records in a crash),
+    /// the view is reset before it is fed.
     pub fn add_view<V: View<T>>(&self, name: &str, mut view: V) -> Result<V::Handle> {
         check_view_name(name)?;
         let name: Arc<str> = Arc::from(name);
@@ -341,9 +346,12 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
             source: Box::new(source),
         };
         let ctx = ViewContext::new(name, self.core.log.dir().map(Into::into));
+        // Compared with the log as it was at open: a view ahead of that includes records the
+        // log lost (e.g. its tail, in a power loss), even if new appends have since reused
+        // their seqs.
         match view.open(&ctx).map_err(view_error)? {
             Some(stored)
-                if stored.version == view.version() && stored.since <= self.core.log.since() =>
+                if stored.version == view.version() && stored.since <= self.opened_since =>
             {
                 Ok(stored.since)
             }
