@@ -311,7 +311,12 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
             self.shared.clone(),
             self.core.log.since_watch().clone(),
         );
-        let handle = view.handle(sync);
+        let core = self.core.clone();
+        let log = crate::view::LogReader::new(move |seq| {
+            let bytes = core.log.get(seq)?;
+            core.decode_guarded(seq, &bytes)
+        });
+        let handle = view.handle(sync, log);
         let slot = Slot {
             id,
             name,

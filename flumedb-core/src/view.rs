@@ -3,8 +3,43 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::error::Result;
 use crate::seq::{Seq, Since};
 use crate::sync::ViewSync;
+
+/// Reads records from the database's log, decoded and mapped like everything views see: for
+/// view handles that answer with records (an index maps keys to seqs, then fetches).
+pub struct LogReader<T> {
+    get: Arc<dyn Fn(Seq) -> Result<T> + Send + Sync>,
+}
+
+impl<T> Clone for LogReader<T> {
+    fn clone(&self) -> Self {
+        LogReader {
+            get: self.get.clone(),
+        }
+    }
+}
+
+impl<T> LogReader<T> {
+    /// A reader from a function (the driver builds the real one).
+    pub fn new(get: impl Fn(Seq) -> Result<T> + Send + Sync + 'static) -> LogReader<T> {
+        LogReader { get: Arc::new(get) }
+    }
+
+    /// The value at `seq`.
+    pub fn get(&self, seq: Seq) -> Result<T> {
+        (self.get)(seq)
+    }
+}
+
+impl<T> std::fmt::Debug for LogReader<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogReader")
+    }
+}
 
 /// A decoded record as views and readers see it.
 #[derive(Clone, PartialEq, Debug)]
@@ -109,8 +144,8 @@ pub trait View<T>: Send + 'static {
 
     /// Builds the handle readers use. Every read on it should go through
     /// [`ViewSync::read`], which waits until the view has caught up and retries if a rebuild
-    /// reset the view during the read.
-    fn handle(&self, sync: ViewSync) -> Self::Handle;
+    /// reset the view during the read. `log` fetches records, for handles that return them.
+    fn handle(&self, sync: ViewSync, log: LogReader<T>) -> Self::Handle;
 
     /// Applies records, in log order, all after the ones applied before.
     fn apply(&mut self, records: &[Record<T>]) -> Result<(), Self::Error>;

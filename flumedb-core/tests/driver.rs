@@ -101,7 +101,7 @@ impl View<Value> for Recorder {
         self.seen.calls.lock().push("open");
         Ok(self.stored)
     }
-    fn handle(&self, sync: ViewSync) -> RecorderHandle {
+    fn handle(&self, sync: ViewSync, _log: flumedb_core::LogReader<Value>) -> RecorderHandle {
         RecorderHandle {
             seen: self.seen.clone(),
             sync,
@@ -628,7 +628,7 @@ fn appends_do_not_wait_for_slow_views() {
         fn open(&mut self, _: &ViewContext) -> Result<Option<Stored>, Boom> {
             Ok(None)
         }
-        fn handle(&self, _: ViewSync) {}
+        fn handle(&self, _: ViewSync, _: flumedb_core::LogReader<Value>) {}
         fn apply(&mut self, records: &[Record<Value>]) -> Result<(), Boom> {
             thread::sleep(Duration::from_millis(50));
             self.0.fetch_add(records.len(), Ordering::SeqCst);

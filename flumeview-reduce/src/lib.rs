@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flumedb_core::{
-    CommitPolicy, Error, Progress, Record, Since, Stored, View, ViewContext, ViewSync, Wait,
+    CommitPolicy, Error, LogReader, Progress, Record, Since, Stored, View, ViewContext, ViewSync,
+    Wait,
 };
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
@@ -180,7 +181,7 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         }
     }
 
-    fn handle(&self, sync: ViewSync) -> ReduceHandle<S> {
+    fn handle(&self, sync: ViewSync, _log: LogReader<T>) -> ReduceHandle<S> {
         ReduceHandle {
             shared: self.shared.clone(),
             sync,

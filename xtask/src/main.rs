@@ -9,6 +9,7 @@ const CRATES: &[&str] = &[
     "flumedb-core",
     "flumelog-memory",
     "flumelog-offset",
+    "flumeview-level",
     "flumeview-reduce",
 ];
 

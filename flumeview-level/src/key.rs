@@ -1,0 +1,460 @@
+//! [`Key`]: structured index keys with the charwise/bytewise order JS users know, and their
+//! order-preserving byte encoding.
+//!
+//! Order: `Null` < `false` < `true` < numbers (numeric) < strings (by code point) < arrays
+//! (element by element; a prefix sorts first) < `Max`.
+//!
+//! Encoding (our own, compact; not charwise's bytes): a tag byte, then
+//!
+//! | key | bytes |
+//! |---|---|
+//! | `Null` | `10` |
+//! | `false` / `true` | `20` / `21` |
+//! | number | `30`, 8 bytes: the f64's bits, big-endian, sign bit flipped (negative: all bits flipped); `-0` is `0`; NaN is refused |
+//! | string | `40`, the UTF-8 bytes with `00` → `01 01` and `01` → `01 02`, then `00` |
+//! | array | `50`, the elements, then `00` |
+//! | `Max` | `FF` |
+//!
+//! Byte order of encodings equals key order: tags follow the type order, the number transform
+//! is monotonic, the string escape keeps byte order and its `00` terminator sorts before any
+//! longer string, and an array's `00` terminator sorts before any element's tag.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use flumedb_core::Seq;
+
+const NULL: u8 = 0x10;
+const FALSE: u8 = 0x20;
+const TRUE: u8 = 0x21;
+const NUMBER: u8 = 0x30;
+const STRING: u8 = 0x40;
+const ARRAY: u8 = 0x50;
+const MAX: u8 = 0xff;
+const END: u8 = 0x00;
+const ESCAPE: u8 = 0x01;
+
+/// The largest encoded key (the storage engine's limit is 64 KiB).
+pub const MAX_ENCODED_LEN: usize = 60 * 1024;
+
+/// An index key.
+#[derive(Clone, Debug)]
+pub enum Key {
+    /// `null`: the smallest key, also the "min" bound.
+    Null,
+    /// `false` or `true`.
+    Bool(bool),
+    /// A number (never NaN: encoding refuses it).
+    Number(f64),
+    /// A string, ordered by code point.
+    String(String),
+    /// An array, ordered element by element; a prefix sorts first.
+    Array(Vec<Key>),
+    /// Greater than every other key: JS `undefined` as an upper bound. `[a, Max]` is above
+    /// every array starting with `a`.
+    Max,
+}
+
+/// A key that cannot be encoded or decoded.
+#[derive(Clone, PartialEq, Debug)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// NaN has no place in the order.
+    NotANumber,
+    /// Objects have no defined order (as in charwise, which threw).
+    Object,
+    /// The encoding is longer than [`MAX_ENCODED_LEN`].
+    TooLong(usize),
+    /// Stored bytes are not a key encoding.
+    Malformed(String),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NotANumber => f.write_str("NaN cannot be an index key"),
+            KeyError::Object => {
+                f.write_str("objects cannot be index keys (they have no order); use an array")
+            }
+            KeyError::TooLong(n) => {
+                write!(
+                    f,
+                    "the key encodes to {n} bytes, more than {MAX_ENCODED_LEN}"
+                )
+            }
+            KeyError::Malformed(why) => write!(f, "not a key encoding: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl Key {
+    /// An array key.
+    pub fn array(items: impl IntoIterator<Item = impl Into<Key>>) -> Key {
+        Key::Array(items.into_iter().map(Into::into).collect())
+    }
+
+    /// This key with `seq` appended, to make keys unique: `[..items, seq]` for an array,
+    /// `[self, seq]` otherwise. Records with equal fields then each keep a row (without it,
+    /// the last record with a key wins, as in JS flumeview-level).
+    pub fn with_seq(self, seq: Seq) -> Key {
+        let seq = Key::Number(seq.get() as f64);
+        match self {
+            Key::Array(mut items) => {
+                items.push(seq);
+                Key::Array(items)
+            }
+            other => Key::Array(vec![other, seq]),
+        }
+    }
+
+    /// The order-preserving encoding.
+    pub fn encode(&self) -> Result<Vec<u8>, KeyError> {
+        let mut out = Vec::with_capacity(16);
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the encoding to `out` (on error, `out` may hold part of it).
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), KeyError> {
+        let start = out.len();
+        self.write(out)?;
+        let len = out.len() - start;
+        if len > MAX_ENCODED_LEN {
+            return Err(KeyError::TooLong(len));
+        }
+        Ok(())
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), KeyError> {
+        match self {
+            Key::Null => out.push(NULL),
+            Key::Bool(false) => out.push(FALSE),
+            Key::Bool(true) => out.push(TRUE),
+            Key::Number(n) => {
+                out.push(NUMBER);
+                out.extend_from_slice(&number_bits(*n)?.to_be_bytes());
+            }
+            Key::String(s) => {
+                out.push(STRING);
+                for &b in s.as_bytes() {
+                    match b {
+                        END => out.extend_from_slice(&[ESCAPE, 0x01]),
+                        ESCAPE => out.extend_from_slice(&[ESCAPE, 0x02]),
+                        b => out.push(b),
+                    }
+                }
+                out.push(END);
+            }
+            Key::Array(items) => {
+                out.push(ARRAY);
+                for item in items {
+                    item.write(out)?;
+                }
+                out.push(END);
+            }
+            Key::Max => out.push(MAX),
+        }
+        Ok(())
+    }
+
+    /// Decodes a whole encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Key, KeyError> {
+        let mut at = 0;
+        let key = read(bytes, &mut at)?;
+        if at != bytes.len() {
+            return Err(KeyError::Malformed(format!(
+                "{} bytes after the key",
+                bytes.len() - at
+            )));
+        }
+        Ok(key)
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Key::Null => 0,
+            Key::Bool(_) => 1,
+            Key::Number(_) => 2,
+            Key::String(_) => 3,
+            Key::Array(_) => 4,
+            Key::Max => 5,
+        }
+    }
+}
+
+/// An order-preserving u64 for a number: flip the sign bit of positives, all bits of
+/// negatives. `-0` is `0`.
+fn number_bits(n: f64) -> Result<u64, KeyError> {
+    if n.is_nan() {
+        return Err(KeyError::NotANumber);
+    }
+    let n = if n == 0.0 { 0.0 } else { n };
+    let bits = n.to_bits();
+    Ok(if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    })
+}
+
+fn number_from_bits(bits: u64) -> f64 {
+    f64::from_bits(if bits >> 63 == 1 {
+        bits & !(1 << 63)
+    } else {
+        !bits
+    })
+}
+
+fn read(bytes: &[u8], at: &mut usize) -> Result<Key, KeyError> {
+    let malformed = |why: &str| KeyError::Malformed(why.to_string());
+    let tag = *bytes.get(*at).ok_or_else(|| malformed("missing tag"))?;
+    *at += 1;
+    Ok(match tag {
+        NULL => Key::Null,
+        FALSE => Key::Bool(false),
+        TRUE => Key::Bool(true),
+        NUMBER => {
+            let raw = bytes
+                .get(*at..*at + 8)
+                .ok_or_else(|| malformed("a number needs 8 bytes"))?;
+            *at += 8;
+            let bits = u64::from_be_bytes(raw.try_into().map_err(|_| malformed("number"))?);
+            let n = number_from_bits(bits);
+            if n.is_nan() {
+                return Err(malformed("a NaN number"));
+            }
+            Key::Number(n)
+        }
+        STRING => {
+            let mut s = Vec::new();
+            loop {
+                let b = *bytes
+                    .get(*at)
+                    .ok_or_else(|| malformed("unterminated string"))?;
+                *at += 1;
+                match b {
+                    END => break,
+                    ESCAPE => {
+                        let e = *bytes.get(*at).ok_or_else(|| malformed("cut escape"))?;
+                        *at += 1;
+                        s.push(match e {
+                            0x01 => 0x00,
+                            0x02 => 0x01,
+                            _ => return Err(malformed("unknown escape")),
+                        });
+                    }
+                    b => s.push(b),
+                }
+            }
+            Key::String(String::from_utf8(s).map_err(|_| malformed("string is not UTF-8"))?)
+        }
+        ARRAY => {
+            let mut items = Vec::new();
+            loop {
+                match bytes.get(*at) {
+                    Some(&END) => {
+                        *at += 1;
+                        break;
+                    }
+                    Some(_) => items.push(read(bytes, at)?),
+                    None => return Err(malformed("unterminated array")),
+                }
+            }
+            Key::Array(items)
+        }
+        MAX => Key::Max,
+        other => return Err(KeyError::Malformed(format!("unknown tag {other:#04x}"))),
+    })
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    /// The index order. (NaN, which cannot be encoded, sorts after every other number here.)
+    fn cmp(&self, other: &Key) -> Ordering {
+        match (self, other) {
+            (Key::Bool(a), Key::Bool(b)) => a.cmp(b),
+            (Key::Number(a), Key::Number(b)) => {
+                let norm = |x: f64| if x == 0.0 { 0.0 } else { x };
+                norm(*a).total_cmp(&norm(*b))
+            }
+            (Key::String(a), Key::String(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Key::Array(a), Key::Array(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        Key::String(s.to_string())
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        Key::String(s)
+    }
+}
+
+impl From<bool> for Key {
+    fn from(b: bool) -> Key {
+        Key::Bool(b)
+    }
+}
+
+impl From<f64> for Key {
+    fn from(n: f64) -> Key {
+        Key::Number(n)
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Key {
+            /// As a number (integers beyond 2^53 lose precision, as in JS).
+            fn from(n: $t) -> Key {
+                Key::Number(n as f64)
+            }
+        }
+    )*};
+}
+from_int!(i32, i64, u32, u64, usize);
+
+impl From<Seq> for Key {
+    fn from(seq: Seq) -> Key {
+        Key::Number(seq.get() as f64)
+    }
+}
+
+impl From<Vec<Key>> for Key {
+    fn from(items: Vec<Key>) -> Key {
+        Key::Array(items)
+    }
+}
+
+impl TryFrom<&serde_json::Value> for Key {
+    type Error = KeyError;
+
+    /// JSON to a key: objects are refused ([`KeyError::Object`]).
+    fn try_from(value: &serde_json::Value) -> Result<Key, KeyError> {
+        use serde_json::Value;
+        Ok(match value {
+            Value::Null => Key::Null,
+            Value::Bool(b) => Key::Bool(*b),
+            Value::Number(n) => Key::Number(n.as_f64().ok_or(KeyError::NotANumber)?),
+            Value::String(s) => Key::String(s.clone()),
+            Value::Array(items) => {
+                Key::Array(items.iter().map(Key::try_from).collect::<Result<_, _>>()?)
+            }
+            Value::Object(_) => return Err(KeyError::Object),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_order_holds() {
+        let ordered = [
+            Key::Null,
+            Key::Bool(false),
+            Key::Bool(true),
+            Key::Number(f64::NEG_INFINITY),
+            Key::Number(-1e300),
+            Key::Number(-1.0),
+            Key::Number(-0.5),
+            Key::Number(0.0),
+            Key::Number(1e-300),
+            Key::Number(1.0),
+            Key::Number(46.0),
+            Key::Number(f64::INFINITY),
+            Key::from(""),
+            Key::from("\0"),
+            Key::from("\u{1}"),
+            Key::from("!"),
+            Key::from("a"),
+            Key::from("a\0"),
+            Key::from("a!"),
+            Key::from("ab"),
+            Key::from("é"),
+            Key::from("🌊"),
+            Key::array(Vec::<Key>::new()),
+            Key::array(["a"]),
+            Key::Array(vec![Key::from("a"), Key::Null]),
+            Key::array(["a", "x"]),
+            Key::Array(vec![Key::from("a"), Key::Max]),
+            Key::array(["ab"]),
+            Key::Max,
+        ];
+        for (i, a) in ordered.iter().enumerate() {
+            for (j, b) in ordered.iter().enumerate() {
+                assert_eq!(a.cmp(b), i.cmp(&j), "{a:?} vs {b:?}");
+                assert_eq!(
+                    a.encode().unwrap().cmp(&b.encode().unwrap()),
+                    i.cmp(&j),
+                    "{a:?} vs {b:?} encoded"
+                );
+            }
+            assert_eq!(Key::decode(&a.encode().unwrap()).unwrap(), *a);
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_typed_errors() {
+        assert_eq!(Key::Number(f64::NAN).encode(), Err(KeyError::NotANumber));
+        assert_eq!(
+            Key::try_from(&serde_json::json!([1, {"a": 1}])),
+            Err(KeyError::Object)
+        );
+        assert!(matches!(
+            Key::from("x".repeat(70_000)).encode(),
+            Err(KeyError::TooLong(_))
+        ));
+        for bad in [
+            &[][..],
+            &[0x40, b'a'],
+            &[0x30, 1],
+            &[0x50],
+            &[0x07],
+            &[0x10, 0x10],
+            &[0x40, 1, 9, 0],
+        ] {
+            assert!(
+                matches!(Key::decode(bad), Err(KeyError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Key::Number(-0.0).encode(), Key::Number(0.0).encode());
+    }
+
+    #[test]
+    fn with_seq_makes_keys_unique_and_keeps_order() {
+        let a = Key::from("x").with_seq(Seq::new(5));
+        let b = Key::from("x").with_seq(Seq::new(9));
+        assert!(a < b);
+        assert!(
+            Key::from("x").with_seq(Seq::new(u64::MAX >> 12)) < Key::from("y").with_seq(Seq::ZERO)
+        );
+        assert_eq!(
+            Key::array(["a"]).with_seq(Seq::new(1)),
+            Key::Array(vec![Key::from("a"), Key::Number(1.0)])
+        );
+    }
+}

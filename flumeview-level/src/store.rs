@@ -1,0 +1,246 @@
+//! Where index rows live: a small trait with two engines, so another engine could replace
+//! fjall. [`FjallStore`] keeps a keyspace per view in one fjall database per directory (shared
+//! by all level views of that directory); [`MemStore`] keeps rows in memory for logs without a
+//! directory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::LevelError;
+
+/// One stored row: the encoded key and the raw 8-byte value (a seq, or META's bytes).
+pub(crate) type Row = (Vec<u8>, [u8; 8]);
+
+/// A row value as 8 bytes (every index row's value is a seq, big-endian).
+fn eight(value: &[u8]) -> Result<[u8; 8], LevelError> {
+    value.try_into().map_err(|_| {
+        LevelError::Corrupt(format!(
+            "an index row's value has {} bytes, not 8",
+            value.len()
+        ))
+    })
+}
+
+/// Rows in key order, from a consistent snapshot.
+pub(crate) type Rows = Box<dyn Iterator<Item = Result<Row, LevelError>> + Send>;
+
+/// An ordered key-value store for one view.
+pub(crate) trait Store: Send + Sync {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LevelError>;
+    /// A snapshot iterator over a key range.
+    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows;
+    /// Writes all rows atomically: after a crash, all or none of them are there, and batches
+    /// are recovered in order.
+    fn write(&self, rows: &[(&[u8], &[u8])]) -> Result<(), LevelError>;
+    /// Removes every row (atomically, ordered with writes).
+    fn clear(&self) -> Result<(), LevelError>;
+    /// Whether there is any row.
+    fn is_empty(&self) -> Result<bool, LevelError>;
+    /// Makes everything written so far durable.
+    fn persist(&self) -> Result<(), LevelError>;
+}
+
+/// Rows in memory (a log without a directory).
+#[derive(Default)]
+pub(crate) struct MemStore {
+    rows: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl Store for MemStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LevelError> {
+        Ok(self.rows.read().get(key).cloned())
+    }
+
+    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows {
+        // A snapshot: copy the range (in-memory logs are small).
+        let rows = self.rows.read();
+        let mut out: Vec<Result<Row, LevelError>> = rows
+            .range((lower, upper))
+            .map(|(k, v)| Ok((k.clone(), eight(v)?)))
+            .collect();
+        if reverse {
+            out.reverse();
+        }
+        Box::new(out.into_iter())
+    }
+
+    fn write(&self, rows: &[(&[u8], &[u8])]) -> Result<(), LevelError> {
+        self.rows
+            .write()
+            .extend(rows.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
+        Ok(())
+    }
+
+    fn clear(&self) -> Result<(), LevelError> {
+        self.rows.write().clear();
+        Ok(())
+    }
+
+    fn is_empty(&self) -> Result<bool, LevelError> {
+        Ok(self.rows.read().is_empty())
+    }
+
+    fn persist(&self) -> Result<(), LevelError> {
+        Ok(())
+    }
+}
+
+/// A fjall database shared by the level views of one directory, counted so it closes when
+/// the last of them does.
+struct Shared {
+    db: fjall::Database,
+    users: usize,
+}
+
+fn databases() -> &'static Mutex<HashMap<PathBuf, Shared>> {
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, Shared>>> = OnceLock::new();
+    DATABASES.get_or_init(Default::default)
+}
+
+/// Worker threads for fjall's flushes and compactions: one per database keeps a 2-core
+/// machine free for the feeder and the application (measured: see the README).
+const WORKER_THREADS: usize = 2;
+
+/// Memtable size per view (fjall's default is 64 MiB).
+const MEMTABLE_BYTES: u64 = 64 << 20;
+
+pub(crate) struct FjallStore {
+    path: PathBuf,
+    db: fjall::Database,
+    keyspace: fjall::Keyspace,
+}
+
+/// fjall keyspace names allow `[A-Za-z0-9_.#$-]`: other view names are hex-encoded.
+fn keyspace_name(view: &str) -> String {
+    if view
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        format!("view-{view}")
+    } else {
+        let hex: String = view.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("viewx-{hex}")
+    }
+}
+
+impl FjallStore {
+    /// Opens the keyspace for `view` in the database at `dir/level`.
+    pub(crate) fn open(dir: &Path, view: &str) -> Result<FjallStore, LevelError> {
+        let path = dir.join("level");
+        let db = {
+            let mut dbs = databases().lock();
+            match dbs.get_mut(&path) {
+                Some(shared) => {
+                    shared.users += 1;
+                    shared.db.clone()
+                }
+                None => {
+                    let db = fjall::Database::builder(&path)
+                        .worker_threads(WORKER_THREADS)
+                        .open()
+                        .map_err(|e| LevelError::store(&path, e))?;
+                    dbs.insert(
+                        path.clone(),
+                        Shared {
+                            db: db.clone(),
+                            users: 1,
+                        },
+                    );
+                    db
+                }
+            }
+        };
+        let keyspace = match db.keyspace(&keyspace_name(view), || {
+            fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        }) {
+            Ok(keyspace) => keyspace,
+            Err(e) => {
+                release(&path);
+                return Err(LevelError::store(&path, e));
+            }
+        };
+        Ok(FjallStore { path, db, keyspace })
+    }
+
+    fn err(&self, e: fjall::Error) -> LevelError {
+        LevelError::store(&self.path, e)
+    }
+}
+
+fn release(path: &Path) {
+    let mut dbs = databases().lock();
+    if let Some(shared) = dbs.get_mut(path) {
+        shared.users -= 1;
+        if shared.users == 0 {
+            dbs.remove(path);
+        }
+    }
+}
+
+impl Drop for FjallStore {
+    fn drop(&mut self) {
+        release(&self.path);
+    }
+}
+
+impl Store for FjallStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LevelError> {
+        Ok(self
+            .keyspace
+            .get(key)
+            .map_err(|e| self.err(e))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows {
+        let path = self.path.clone();
+        let iter = self.keyspace.range::<Vec<u8>, _>((lower, upper));
+        let convert = move |guard: fjall::Guard| {
+            let (k, v) = guard
+                .into_inner()
+                .map_err(|e| LevelError::store(&path, e))?;
+            Ok((k.to_vec(), eight(&v)?))
+        };
+        if reverse {
+            Box::new(iter.rev().map(convert))
+        } else {
+            Box::new(iter.map(convert))
+        }
+    }
+
+    fn write(&self, rows: &[(&[u8], &[u8])]) -> Result<(), LevelError> {
+        // No fsync per batch: views rebuild from the log. A crash loses a suffix of batches,
+        // each whole (rows with the META row that claims them), never a `since` ahead of them.
+        let mut batch = self.db.batch().durability(Some(fjall::PersistMode::Buffer));
+        for (key, value) in rows {
+            batch.insert(&self.keyspace, *key, *value);
+        }
+        batch.commit().map_err(|e| self.err(e))
+    }
+
+    fn clear(&self) -> Result<(), LevelError> {
+        self.keyspace.clear().map_err(|e| self.err(e))
+    }
+
+    fn is_empty(&self) -> Result<bool, LevelError> {
+        self.keyspace.is_empty().map_err(|e| self.err(e))
+    }
+
+    fn persist(&self) -> Result<(), LevelError> {
+        self.db
+            .persist(fjall::PersistMode::SyncData)
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// A store of either kind.
+pub(crate) fn open(dir: Option<&Path>, view: &str) -> Result<Arc<dyn Store>, LevelError> {
+    Ok(match dir {
+        Some(dir) => Arc::new(FjallStore::open(dir, view)?),
+        None => Arc::new(MemStore::default()),
+    })
+}

@@ -1,0 +1,343 @@
+//! flumeview-level behaviour: JS flumeview-level's tests re-expressed (get, live vs read),
+//! reads with bounds/reverse/limit, reopen, version bumps that rebuild a complete index (the
+//! JS bug left it empty), duplicate keys, rejected keys, and the core view suite.
+
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use flumedb_core::testkit::{ViewSuite, view_suite};
+use flumedb_core::{Error, Flume, Json, Seq};
+use flumelog_memory::MemoryLog;
+use flumelog_offset::OffsetLog;
+use flumeview_level::{Key, KeyError, Level, LevelHandle, LiveItem, ReadOptions, Row};
+use serde_json::{Value, json};
+
+/// Messages keyed by `[author, n]`.
+fn by_author(version: u32) -> Level<Value> {
+    Level::new(version, |msg: &Value, _seq| {
+        Ok(vec![Key::array([
+            Key::try_from(&msg["author"])?,
+            Key::try_from(&msg["n"])?,
+        ])])
+    })
+}
+
+fn msg(author: &str, n: i64) -> Value {
+    json!({"author": author, "n": n, "text": format!("{author} says {n}")})
+}
+
+fn open(dir: &Path) -> Flume<OffsetLog, Value> {
+    Flume::open(OffsetLog::open(dir.join("log.offset")).unwrap(), Json).unwrap()
+}
+
+fn keys(rows: impl Iterator<Item = Result<Row<Value>, Error>>) -> Vec<Key> {
+    rows.map(|r| r.unwrap().key).collect()
+}
+
+#[test]
+fn level_passes_the_view_suite_on_an_offset_log_and_in_memory() {
+    view_suite(ViewSuite {
+        open_log: Box::new(|dir| Ok(OffsetLog::open(dir.join("log.offset"))?)),
+        make_view: Box::new(by_author),
+        record: Box::new(|i| msg(["@a", "@b", "@c"][i as usize % 3], i as i64)),
+        snapshot: Box::new(|h: &LevelHandle<Value>| {
+            h.read(ReadOptions::new()).map(|rows| {
+                rows.map(|r| {
+                    let r = r.unwrap();
+                    (r.key, r.seq, r.value)
+                })
+                .collect::<Vec<_>>()
+            })
+        }),
+    });
+    view_suite(ViewSuite {
+        open_log: Box::new(|_| Ok(MemoryLog::new())),
+        make_view: Box::new(by_author),
+        record: Box::new(|i| msg("@a", i as i64)),
+        snapshot: Box::new(|h: &LevelHandle<Value>| {
+            h.read(ReadOptions::new().values(false))
+                .map(|rows| rows.map(|r| r.unwrap().seq).collect::<Vec<_>>())
+        }),
+    });
+}
+
+#[test]
+fn get_returns_each_record_and_survives_reopen() {
+    // JS test/index.js: append 3 records, get each by key; again after close and reload.
+    let dir = tempfile::tempdir().unwrap();
+    let mut seqs = Vec::new();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("idx", by_author(1)).unwrap();
+        for (a, n) in [("@a", 1), ("@b", 2), ("@a", 3)] {
+            let seq = db.append(&msg(a, n)).unwrap();
+            seqs.push(seq);
+            let (got_seq, value) = h
+                .get(&Key::array([Key::from(a), Key::from(n)]))
+                .unwrap()
+                .unwrap();
+            assert_eq!((got_seq, value), (seq, msg(a, n)));
+        }
+        assert_eq!(h.get(&Key::array(["@z"])).unwrap(), None);
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    let h = db.add_view("idx", by_author(1)).unwrap();
+    assert_eq!(
+        h.get_seq(&Key::array([Key::from("@b"), Key::from(2)]))
+            .unwrap(),
+        Some(seqs[1])
+    );
+    assert_eq!(h.read(ReadOptions::new()).unwrap().count(), 3);
+}
+
+#[test]
+fn reads_follow_bounds_reverse_and_limit() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let h = db.add_view("idx", by_author(1)).unwrap();
+    let values: Vec<Value> = ["@b", "@a", "@c", "@a", "@b"]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| msg(a, i as i64))
+        .collect();
+    db.append_batch(&values).unwrap();
+    let k = |a: &str, n: i64| Key::array([Key::from(a), Key::from(n)]);
+    assert_eq!(
+        keys(h.read(ReadOptions::new()).unwrap()),
+        vec![k("@a", 1), k("@a", 3), k("@b", 0), k("@b", 4), k("@c", 2)]
+    );
+    // Everything of one author: [a] ..< [a, Max].
+    let of_a = ReadOptions::new()
+        .gte(Key::array(["@a"]))
+        .lt(Key::Array(vec![Key::from("@a"), Key::Max]));
+    assert_eq!(
+        keys(h.read(of_a.clone()).unwrap()),
+        vec![k("@a", 1), k("@a", 3)]
+    );
+    assert_eq!(
+        keys(h.read(of_a.clone().reverse()).unwrap()),
+        vec![k("@a", 3), k("@a", 1)]
+    );
+    assert_eq!(keys(h.read(of_a.limit(1)).unwrap()), vec![k("@a", 1)]);
+    assert_eq!(
+        keys(
+            h.read(ReadOptions::new().gt(k("@a", 3)).lte(k("@b", 4)))
+                .unwrap()
+        ),
+        vec![k("@b", 0), k("@b", 4)]
+    );
+    assert_eq!(
+        keys(h.read(ReadOptions::new().reverse().limit(2)).unwrap()),
+        vec![k("@c", 2), k("@b", 4)]
+    );
+    let no_values: Vec<Row<Value>> = h
+        .read(ReadOptions::new().values(false).limit(1))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(no_values[0].value, None);
+    assert_eq!(no_values[0].seq, Seq::new(1));
+    assert!(matches!(
+        h.read(ReadOptions::new().gt(Key::Number(f64::NAN))),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn live_reads_give_old_rows_a_sync_marker_then_each_new_row_once() {
+    // JS test/live.js: what a live read collects equals a later plain read.
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let h = db.add_view("idx", by_author(1)).unwrap();
+    db.append_batch(&[msg("@a", 1), msg("@b", 2)]).unwrap();
+    let mut live = h.live(ReadOptions::new()).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        match live.next().unwrap().unwrap() {
+            LiveItem::Row(r) => seen.push(r.key),
+            LiveItem::Sync => panic!("sync before the old rows"),
+        }
+    }
+    assert_eq!(live.next().unwrap().unwrap(), LiveItem::Sync);
+    let writer = {
+        thread::spawn(move || {
+            let mut items = Vec::new();
+            for _ in 0..50 {
+                match live.next().unwrap().unwrap() {
+                    LiveItem::Row(r) => items.push(r.key),
+                    LiveItem::Sync => panic!("a second sync"),
+                }
+            }
+            items
+        })
+    };
+    for i in 0..50 {
+        db.append(&msg(if i % 2 == 0 { "@c" } else { "@a" }, 100 + i))
+            .unwrap();
+    }
+    seen.extend(writer.join().unwrap());
+    seen.sort();
+    assert_eq!(seen, keys(h.read(ReadOptions::new()).unwrap()));
+
+    // Live only, no marker, within bounds.
+    let mut only_new = h
+        .live(ReadOptions::new().old(false).gte(Key::array(["@c"])))
+        .unwrap();
+    db.append(&msg("@a", 999)).unwrap();
+    db.append(&msg("@c", 1000)).unwrap();
+    match only_new.next().unwrap().unwrap() {
+        LiveItem::Row(r) => assert_eq!(r.key, Key::array([Key::from("@c"), Key::from(1000)])),
+        other => panic!("{other:?}"),
+    }
+    let closer = thread::spawn(move || only_new.next());
+    thread::sleep(Duration::from_millis(50));
+    db.close().unwrap();
+    assert!(matches!(closer.join().unwrap(), Some(Err(Error::Closed))));
+}
+
+#[test]
+fn a_version_bump_rebuilds_a_complete_index() {
+    // The JS bug: after a version bump only 0, 0, 0 and 17 of N = 1, 5, 100, 3000 rows were
+    // readable, for good.
+    for n in [1usize, 5, 100, 3000] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = open(dir.path());
+            let h = db.add_view("idx", by_author(1)).unwrap();
+            let values: Vec<Value> = (0..n).map(|i| msg("@a", i as i64)).collect();
+            db.append_batch(&values).unwrap();
+            assert_eq!(h.read(ReadOptions::new().values(false)).unwrap().count(), n);
+            db.close().unwrap();
+        }
+        for version in [2, 3] {
+            let db = open(dir.path());
+            let h = db.add_view("idx", by_author(version)).unwrap();
+            assert_eq!(
+                h.read(ReadOptions::new().values(false)).unwrap().count(),
+                n,
+                "version {version}, {n} records"
+            );
+            db.close().unwrap();
+        }
+    }
+}
+
+#[test]
+fn duplicate_keys_last_write_wins_unless_made_unique() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let plain = db
+        .add_view(
+            "plain",
+            Level::new(1, |v: &Value, _| Ok(vec![Key::try_from(&v["type"])?])),
+        )
+        .unwrap();
+    let unique = db
+        .add_view(
+            "unique",
+            Level::new(1, |v: &Value, seq| {
+                Ok(vec![Key::try_from(&v["type"])?.with_seq(seq)])
+            }),
+        )
+        .unwrap();
+    let seqs = db
+        .append_batch(&[
+            json!({"type": "post"}),
+            json!({"type": "post"}),
+            json!({"type": "vote"}),
+        ])
+        .unwrap();
+    let rows: Vec<Row<Value>> = plain
+        .read(ReadOptions::new())
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].seq, seqs[1], "the later post wins");
+    let posts = unique
+        .read(
+            ReadOptions::new()
+                .gte(Key::array(["post"]))
+                .lt(Key::Array(vec![Key::from("post"), Key::Max])),
+        )
+        .unwrap()
+        .count();
+    assert_eq!(posts, 2);
+}
+
+#[test]
+fn keys_that_cannot_be_encoded_are_reported_and_indexing_goes_on() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let h = db
+        .add_view(
+            "idx",
+            Level::new(1, |v: &Value, _| {
+                if v["nan"] == true {
+                    return Ok(vec![Key::Number(f64::NAN)]);
+                }
+                Ok(vec![Key::try_from(&v["k"])?])
+            }),
+        )
+        .unwrap();
+    let seqs = db
+        .append_batch(&[
+            json!({"k": "a"}),
+            json!({"k": {"an": "object"}}),
+            json!({"nan": true}),
+            json!({"k": "b"}),
+        ])
+        .unwrap();
+    assert_eq!(h.read(ReadOptions::new()).unwrap().count(), 2);
+    let (count, rejected) = h.rejected();
+    assert_eq!(count, 2);
+    assert_eq!(rejected[0].seq, seqs[1]);
+    assert_eq!(rejected[0].error, KeyError::Object);
+    assert_eq!(rejected[1].error, KeyError::NotANumber);
+}
+
+#[test]
+fn rows_of_deleted_records_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let h = db.add_view("idx", by_author(1)).unwrap();
+    let seqs = db.append_batch(&[msg("@a", 1), msg("@a", 2)]).unwrap();
+    db.log().del(seqs[0]).unwrap();
+    let rows: Vec<Row<Value>> = h
+        .read(ReadOptions::new())
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].seq, seqs[1]);
+}
+
+#[test]
+fn views_in_one_directory_share_a_database_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let a = db.add_view("a", by_author(1)).unwrap();
+        let b = db
+            .add_view(
+                "b.v2 (ünïcode)",
+                Level::new(1, |v: &Value, _| Ok(vec![Key::try_from(&v["n"])?])),
+            )
+            .unwrap();
+        db.append_batch(&[msg("@a", 1), msg("@b", 2)]).unwrap();
+        assert_eq!(a.read(ReadOptions::new()).unwrap().count(), 2);
+        assert_eq!(b.read(ReadOptions::new()).unwrap().count(), 2);
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    let b = db
+        .add_view(
+            "b.v2 (ünïcode)",
+            Level::new(1, |v: &Value, _| Ok(vec![Key::try_from(&v["n"])?])),
+        )
+        .unwrap();
+    assert_eq!(
+        b.progress().since,
+        db.since(),
+        "reopened at its stored since, no rebuild"
+    );
+    assert_eq!(b.read(ReadOptions::new()).unwrap().count(), 2);
+}
