@@ -14,7 +14,15 @@ pub enum LevelError {
         /// The index directory.
         path: PathBuf,
         /// The engine's error.
-        source: fjall::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A view of this name is already open on this directory's index (two logs in one
+    /// directory with views of the same name would share rows).
+    InUse {
+        /// The index directory.
+        path: PathBuf,
+        /// The view's name.
+        view: String,
     },
     /// A stored row or META entry is not in the expected form.
     Corrupt(String),
@@ -23,10 +31,13 @@ pub enum LevelError {
 }
 
 impl LevelError {
-    pub(crate) fn store(path: &Path, source: fjall::Error) -> LevelError {
+    pub(crate) fn store(
+        path: &Path,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> LevelError {
         LevelError::Store {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -37,6 +48,11 @@ impl fmt::Display for LevelError {
             LevelError::Store { path, source } => {
                 write!(f, "level index at {}: {source}", path.display())
             }
+            LevelError::InUse { path, view } => write!(
+                f,
+                "level index at {}: a view named '{view}' is already open there",
+                path.display()
+            ),
             LevelError::Corrupt(why) => write!(f, "level index damaged: {why}"),
             LevelError::Key(err) => write!(f, "{err}"),
         }
@@ -46,9 +62,9 @@ impl fmt::Display for LevelError {
 impl std::error::Error for LevelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LevelError::Store { source, .. } => Some(source),
+            LevelError::Store { source, .. } => Some(source.as_ref()),
             LevelError::Key(err) => Some(err),
-            LevelError::Corrupt(_) => None,
+            LevelError::Corrupt(_) | LevelError::InUse { .. } => None,
         }
     }
 }

@@ -65,9 +65,14 @@ pub enum KeyError {
     Object,
     /// The encoding is longer than [`MAX_ENCODED_LEN`].
     TooLong(usize),
+    /// Arrays nested deeper than [`MAX_DEPTH`].
+    TooDeep,
     /// Stored bytes are not a key encoding.
     Malformed(String),
 }
+
+/// How deeply arrays may nest in a key.
+pub const MAX_DEPTH: usize = 64;
 
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,6 +87,7 @@ impl fmt::Display for KeyError {
                     "the key encodes to {n} bytes, more than {MAX_ENCODED_LEN}"
                 )
             }
+            KeyError::TooDeep => write!(f, "arrays nested deeper than {MAX_DEPTH} levels"),
             KeyError::Malformed(why) => write!(f, "not a key encoding: {why}"),
         }
     }
@@ -119,7 +125,7 @@ impl Key {
     /// Appends the encoding to `out` (on error, `out` may hold part of it).
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), KeyError> {
         let start = out.len();
-        self.write(out)?;
+        self.write(out, 0)?;
         let len = out.len() - start;
         if len > MAX_ENCODED_LEN {
             return Err(KeyError::TooLong(len));
@@ -127,7 +133,7 @@ impl Key {
         Ok(())
     }
 
-    fn write(&self, out: &mut Vec<u8>) -> Result<(), KeyError> {
+    fn write(&self, out: &mut Vec<u8>, depth: usize) -> Result<(), KeyError> {
         match self {
             Key::Null => out.push(NULL),
             Key::Bool(false) => out.push(FALSE),
@@ -148,9 +154,12 @@ impl Key {
                 out.push(END);
             }
             Key::Array(items) => {
+                if depth >= MAX_DEPTH {
+                    return Err(KeyError::TooDeep);
+                }
                 out.push(ARRAY);
                 for item in items {
-                    item.write(out)?;
+                    item.write(out, depth + 1)?;
                 }
                 out.push(END);
             }
@@ -162,7 +171,7 @@ impl Key {
     /// Decodes a whole encoding.
     pub fn decode(bytes: &[u8]) -> Result<Key, KeyError> {
         let mut at = 0;
-        let key = read(bytes, &mut at)?;
+        let key = read(bytes, &mut at, 0)?;
         if at != bytes.len() {
             return Err(KeyError::Malformed(format!(
                 "{} bytes after the key",
@@ -207,7 +216,7 @@ fn number_from_bits(bits: u64) -> f64 {
     })
 }
 
-fn read(bytes: &[u8], at: &mut usize) -> Result<Key, KeyError> {
+fn read(bytes: &[u8], at: &mut usize, depth: usize) -> Result<Key, KeyError> {
     let malformed = |why: &str| KeyError::Malformed(why.to_string());
     let tag = *bytes.get(*at).ok_or_else(|| malformed("missing tag"))?;
     *at += 1;
@@ -251,6 +260,9 @@ fn read(bytes: &[u8], at: &mut usize) -> Result<Key, KeyError> {
             Key::String(String::from_utf8(s).map_err(|_| malformed("string is not UTF-8"))?)
         }
         ARRAY => {
+            if depth >= MAX_DEPTH {
+                return Err(KeyError::TooDeep);
+            }
             let mut items = Vec::new();
             loop {
                 match bytes.get(*at) {
@@ -258,7 +270,7 @@ fn read(bytes: &[u8], at: &mut usize) -> Result<Key, KeyError> {
                         *at += 1;
                         break;
                     }
-                    Some(_) => items.push(read(bytes, at)?),
+                    Some(_) => items.push(read(bytes, at, depth + 1)?),
                     None => return Err(malformed("unterminated array")),
                 }
             }
@@ -284,7 +296,8 @@ impl PartialOrd for Key {
 }
 
 impl Ord for Key {
-    /// The index order. (NaN, which cannot be encoded, sorts after every other number here.)
+    /// The index order. (NaN cannot be encoded; here it sorts by its bits, so a positive NaN
+    /// comes after every number and a negative one before.)
     fn cmp(&self, other: &Key) -> Ordering {
         match (self, other) {
             (Key::Bool(a), Key::Bool(b)) => a.cmp(b),

@@ -8,6 +8,6 @@ mod store;
 mod view;
 
 pub use error::LevelError;
-pub use key::{Key, KeyError, MAX_ENCODED_LEN};
+pub use key::{Key, KeyError, MAX_DEPTH, MAX_ENCODED_LEN};
 pub use read::{LevelHandle, LevelIter, LiveItem, LiveIter, ReadOptions, Row};
 pub use view::{Level, Rejected};

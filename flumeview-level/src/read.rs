@@ -28,6 +28,7 @@ pub struct ReadOptions {
     upper: Bound<Key>,
     reverse: bool,
     limit: Option<usize>,
+    keys: bool,
     values: bool,
     old: bool,
     sync: bool,
@@ -40,6 +41,7 @@ impl Default for ReadOptions {
             upper: Bound::Unbounded,
             reverse: false,
             limit: None,
+            keys: true,
             values: true,
             old: true,
             sync: true,
@@ -82,6 +84,11 @@ impl ReadOptions {
         self.limit = Some(n);
         self
     }
+    /// With `false`, rows carry no key (`Row::key` is `None`; keys are not decoded).
+    pub fn keys(mut self, keys: bool) -> Self {
+        self.keys = keys;
+        self
+    }
     /// With `false`, rows carry no value (no log reads): keys and seqs only.
     pub fn values(mut self, values: bool) -> Self {
         self.values = values;
@@ -96,6 +103,13 @@ impl ReadOptions {
     pub fn sync(mut self, sync: bool) -> Self {
         self.sync = sync;
         self
+    }
+
+    fn shape(&self) -> Shape {
+        Shape {
+            keys: self.keys,
+            values: self.values,
+        }
     }
 
     /// The bounds as encoded keys; the lower one always above the META row.
@@ -121,11 +135,12 @@ impl ReadOptions {
 /// Lower and upper bounds as encoded keys.
 type EncodedBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
-/// One index row: its key, the record's seq, and (unless `values(false)`) the record.
+/// One index row: its key (unless `keys(false)`), the record's seq, and (unless
+/// `values(false)`) the record.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Row<T> {
     /// The key.
-    pub key: Key,
+    pub key: Option<Key>,
     /// The record's seq.
     pub seq: Seq,
     /// The record, fetched from the log.
@@ -219,7 +234,7 @@ impl<T: Send + 'static> LevelHandle<T> {
         Ok(LevelIter {
             rows,
             log: self.log.clone(),
-            values: options.values,
+            shape: options.shape(),
             remaining: options.limit,
         })
     }
@@ -254,7 +269,7 @@ impl<T: Send + 'static> LevelHandle<T> {
             old: old.map(|rows| LevelIter {
                 rows,
                 log: self.log.clone(),
-                values: options.values,
+                shape: options.shape(),
                 remaining: options.limit,
             }),
             marker: options.old && options.sync,
@@ -263,7 +278,7 @@ impl<T: Send + 'static> LevelHandle<T> {
             lower,
             upper,
             log: self.log.clone(),
-            values: options.values,
+            shape: options.shape(),
             sync: self.sync.clone(),
             done: false,
         })
@@ -280,16 +295,28 @@ impl<T: Send + 'static> LevelHandle<T> {
     }
 }
 
-fn row<T>(log: &LogReader<T>, values: bool, key: &[u8], seq: Seq) -> Option<Result<Row<T>, Error>> {
-    let key = match Key::decode(key) {
-        Ok(key) => key,
-        Err(e) => {
-            return Some(Err(Error::Corrupt {
-                seq: Some(seq),
-                reason: format!("index row key: {e}"),
-            }));
+/// What each row carries.
+#[derive(Clone, Copy)]
+struct Shape {
+    keys: bool,
+    values: bool,
+}
+
+fn row<T>(log: &LogReader<T>, shape: Shape, key: &[u8], seq: Seq) -> Option<Result<Row<T>, Error>> {
+    let key = if shape.keys {
+        match Key::decode(key) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                return Some(Err(Error::Corrupt {
+                    seq: Some(seq),
+                    reason: format!("index row key: {e}"),
+                }));
+            }
         }
+    } else {
+        None
     };
+    let values = shape.values;
     let value = if values {
         match log.get(seq) {
             Ok(value) => Some(value),
@@ -306,7 +333,7 @@ fn row<T>(log: &LogReader<T>, values: bool, key: &[u8], seq: Seq) -> Option<Resu
 pub struct LevelIter<T> {
     rows: Rows,
     log: LogReader<T>,
-    values: bool,
+    shape: Shape,
     remaining: Option<usize>,
 }
 
@@ -323,7 +350,7 @@ impl<T> Iterator for LevelIter<T> {
                 Err(e) => return Some(Err(e.into())),
             };
             let seq = Seq::new(u64::from_be_bytes(value));
-            if let Some(item) = row(&self.log, self.values, &key, seq) {
+            if let Some(item) = row(&self.log, self.shape, &key, seq) {
                 if let Some(n) = &mut self.remaining {
                     *n -= 1;
                 }
@@ -342,7 +369,7 @@ pub struct LiveIter<T> {
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
     log: LogReader<T>,
-    values: bool,
+    shape: Shape,
     sync: ViewSync,
     done: bool,
 }
@@ -368,7 +395,7 @@ impl<T> Iterator for LiveIter<T> {
                 continue;
             }
             if let Some((key, seq)) = self.pending.pop_front() {
-                if let Some(item) = row(&self.log, self.values, &key, seq) {
+                if let Some(item) = row(&self.log, self.shape, &key, seq) {
                     return Some(item.map(LiveItem::Row));
                 }
                 continue;

@@ -44,6 +44,16 @@ pub(crate) trait Store: Send + Sync {
     fn persist(&self) -> Result<(), LevelError>;
 }
 
+/// Whether no key can lie within the bounds (`BTreeMap::range` panics on such bounds).
+pub(crate) fn is_empty_range(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
+        | (Bound::Excluded(l), Bound::Included(u)) => l >= u,
+        _ => false,
+    }
+}
+
 /// Rows in memory (a log without a directory).
 #[derive(Default)]
 pub(crate) struct MemStore {
@@ -56,6 +66,9 @@ impl Store for MemStore {
     }
 
     fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows {
+        if is_empty_range(&lower, &upper) {
+            return Box::new(std::iter::empty());
+        }
         // A snapshot: copy the range (in-memory logs are small).
         let rows = self.rows.read();
         let mut out: Vec<Result<Row, LevelError>> = rows
@@ -89,11 +102,12 @@ impl Store for MemStore {
     }
 }
 
-/// A fjall database shared by the level views of one directory, counted so it closes when
-/// the last of them does.
+/// A fjall database shared by the level views of one directory, closed when the last of
+/// them is; it also remembers which keyspaces are open, so two views (say of two logs in one
+/// directory) never write one keyspace.
 struct Shared {
     db: fjall::Database,
-    users: usize,
+    keyspaces: Vec<String>,
 }
 
 fn databases() -> &'static Mutex<HashMap<PathBuf, Shared>> {
@@ -101,17 +115,18 @@ fn databases() -> &'static Mutex<HashMap<PathBuf, Shared>> {
     DATABASES.get_or_init(Default::default)
 }
 
-/// Worker threads for fjall's flushes and compactions: one per database keeps a 2-core
-/// machine free for the feeder and the application (measured: see the README).
+/// Worker threads for fjall's flushes and compactions, per database (so per directory, shared
+/// by its level views): 2, fjall's own default on 2 cores; builds were faster than with 1
+/// (see the README).
 const WORKER_THREADS: usize = 2;
-
-/// Memtable size per view (fjall's default is 64 MiB).
-const MEMTABLE_BYTES: u64 = 64 << 20;
 
 pub(crate) struct FjallStore {
     path: PathBuf,
-    db: fjall::Database,
-    keyspace: fjall::Keyspace,
+    name: String,
+    /// `Some` until dropped: released under the registry lock, so the database (and its lock
+    /// file) is closed before another open of the directory can look for it.
+    db: Option<fjall::Database>,
+    keyspace: Option<fjall::Keyspace>,
 }
 
 /// fjall keyspace names allow `[A-Za-z0-9_.#$-]`: other view names are hex-encoded.
@@ -130,40 +145,57 @@ fn keyspace_name(view: &str) -> String {
 impl FjallStore {
     /// Opens the keyspace for `view` in the database at `dir/level`.
     pub(crate) fn open(dir: &Path, view: &str) -> Result<FjallStore, LevelError> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| LevelError::store(dir, e))?;
         let path = dir.join("level");
-        let db = {
-            let mut dbs = databases().lock();
-            match dbs.get_mut(&path) {
-                Some(shared) => {
-                    shared.users += 1;
-                    shared.db.clone()
+        let name = keyspace_name(view);
+        let mut dbs = databases().lock();
+        let db = match dbs.get_mut(&path) {
+            Some(shared) => {
+                if shared.keyspaces.contains(&name) {
+                    return Err(LevelError::InUse {
+                        path,
+                        view: view.to_string(),
+                    });
                 }
-                None => {
-                    let db = fjall::Database::builder(&path)
-                        .worker_threads(WORKER_THREADS)
-                        .open()
-                        .map_err(|e| LevelError::store(&path, e))?;
-                    dbs.insert(
-                        path.clone(),
-                        Shared {
-                            db: db.clone(),
-                            users: 1,
-                        },
-                    );
-                    db
-                }
+                shared.keyspaces.push(name.clone());
+                shared.db.clone()
+            }
+            None => {
+                let db = fjall::Database::builder(&path)
+                    .worker_threads(WORKER_THREADS)
+                    .open()
+                    .map_err(|e| LevelError::store(&path, e))?;
+                dbs.insert(
+                    path.clone(),
+                    Shared {
+                        db: db.clone(),
+                        keyspaces: vec![name.clone()],
+                    },
+                );
+                db
             }
         };
-        let keyspace = match db.keyspace(&keyspace_name(view), || {
-            fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
-        }) {
-            Ok(keyspace) => keyspace,
-            Err(e) => {
-                release(&path);
-                return Err(LevelError::store(&path, e));
-            }
+        let mut store = FjallStore {
+            path,
+            name,
+            db: Some(db),
+            keyspace: None,
         };
-        Ok(FjallStore { path, db, keyspace })
+        drop(dbs);
+        let db = store.db();
+        store.keyspace = Some(
+            db.keyspace(&store.name, fjall::KeyspaceCreateOptions::default)
+                .map_err(|e| store.err(e))?,
+        );
+        Ok(store)
+    }
+
+    fn db(&self) -> fjall::Database {
+        self.db.clone().expect("present until drop")
+    }
+
+    fn keyspace(&self) -> &fjall::Keyspace {
+        self.keyspace.as_ref().expect("present until drop")
     }
 
     fn err(&self, e: fjall::Error) -> LevelError {
@@ -171,34 +203,37 @@ impl FjallStore {
     }
 }
 
-fn release(path: &Path) {
-    let mut dbs = databases().lock();
-    if let Some(shared) = dbs.get_mut(path) {
-        shared.users -= 1;
-        if shared.users == 0 {
-            dbs.remove(path);
-        }
-    }
-}
-
 impl Drop for FjallStore {
     fn drop(&mut self) {
-        release(&self.path);
+        let mut dbs = databases().lock();
+        drop(self.keyspace.take());
+        drop(self.db.take());
+        if let Some(shared) = dbs.get_mut(&self.path) {
+            shared.keyspaces.retain(|k| *k != self.name);
+            if shared.keyspaces.is_empty() {
+                // The last user: the database closes here, under the lock.
+                dbs.remove(&self.path);
+            }
+        }
     }
 }
 
 impl Store for FjallStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LevelError> {
         Ok(self
-            .keyspace
+            .keyspace()
             .get(key)
             .map_err(|e| self.err(e))?
             .map(|v| v.to_vec()))
     }
 
     fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows {
+        if is_empty_range(&lower, &upper) {
+            return Box::new(std::iter::empty());
+        }
         let path = self.path.clone();
-        let iter = self.keyspace.range::<Vec<u8>, _>((lower, upper));
+        // A snapshot: rows written after this point are not seen (live reads rely on it).
+        let iter = fjall::Readable::range(&self.db().snapshot(), self.keyspace(), (lower, upper));
         let convert = move |guard: fjall::Guard| {
             let (k, v) = guard
                 .into_inner()
@@ -215,23 +250,26 @@ impl Store for FjallStore {
     fn write(&self, rows: &[(&[u8], &[u8])]) -> Result<(), LevelError> {
         // No fsync per batch: views rebuild from the log. A crash loses a suffix of batches,
         // each whole (rows with the META row that claims them), never a `since` ahead of them.
-        let mut batch = self.db.batch().durability(Some(fjall::PersistMode::Buffer));
+        let mut batch = self
+            .db()
+            .batch()
+            .durability(Some(fjall::PersistMode::Buffer));
         for (key, value) in rows {
-            batch.insert(&self.keyspace, *key, *value);
+            batch.insert(self.keyspace(), *key, *value);
         }
         batch.commit().map_err(|e| self.err(e))
     }
 
     fn clear(&self) -> Result<(), LevelError> {
-        self.keyspace.clear().map_err(|e| self.err(e))
+        self.keyspace().clear().map_err(|e| self.err(e))
     }
 
     fn is_empty(&self) -> Result<bool, LevelError> {
-        self.keyspace.is_empty().map_err(|e| self.err(e))
+        self.keyspace().is_empty().map_err(|e| self.err(e))
     }
 
     fn persist(&self) -> Result<(), LevelError> {
-        self.db
+        self.db()
             .persist(fjall::PersistMode::SyncData)
             .map_err(|e| self.err(e))
     }

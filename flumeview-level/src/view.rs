@@ -146,12 +146,14 @@ impl<T: Send + 'static> View<T> for Level<T> {
     fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, LevelError> {
         let store = store::open(ctx.dir(), ctx.name())?;
         *self.shared.store.write() = Some(store.clone());
-        match store.get(META)? {
-            Some(meta) => decode_meta(&meta).map(Some),
-            None => {
-                // Rows without META cannot be trusted (JS left such indexes): start clean.
+        match store.get(META)?.map(|meta| decode_meta(&meta)) {
+            Some(Ok(stored)) => Ok(Some(stored)),
+            // Rows without a (readable) META cannot be trusted (JS left such indexes): clear
+            // them, durably, and rebuild.
+            Some(Err(_)) | None => {
                 if !store.is_empty()? {
                     store.clear()?;
+                    store.persist()?;
                 }
                 Ok(None)
             }
@@ -216,7 +218,11 @@ impl<T: Send + 'static> View<T> for Level<T> {
         rows.push((META, &meta));
         {
             let mut subscribers = self.shared.live.lock();
-            store.write(&rows)?;
+            if let Err(err) = store.write(&rows) {
+                // The view fails on this error: end live reads, so they see the failure.
+                subscribers.clear();
+                return Err(err);
+            }
             if !subscribers.is_empty() && !spans.is_empty() {
                 let batch: LiveBatch = Arc::new(
                     spans
@@ -246,7 +252,11 @@ impl<T: Send + 'static> View<T> for Level<T> {
         // Cleared before the rebuild starts (JS cleared without waiting, racing the rebuild,
         // and left indexes empty). Live readers end: their old rows are gone.
         let mut subscribers = self.shared.live.lock();
-        self.store()?.clear()?;
+        let store = self.store()?;
+        store.clear()?;
+        // Durable before any rebuilt row is written: otherwise a power loss could bring back
+        // old rows under the new META.
+        store.persist()?;
         subscribers.clear();
         *self.shared.rejected.lock() = (0, Vec::new());
         Ok(())

@@ -74,10 +74,20 @@ impl Rng {
 fn trial(dir: &Path, all: &[u64], version: u32, rng: &mut Rng) -> Result<String, String> {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--child", dir.to_str().unwrap(), &version.to_string()])
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_millis(200 + rng.below(2500)));
+    // Kill a random moment after the child starts indexing (its view is open and reset).
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .map_err(|e| e.to_string())?;
+    if line.trim() != "indexing" {
+        return Err(format!("the child said {line:?}"));
+    }
+    std::thread::sleep(Duration::from_millis(rng.below(400)));
     child.kill().map_err(|e| e.to_string())?;
     child.wait().map_err(|e| e.to_string())?;
 

@@ -32,7 +32,7 @@ fn open(dir: &Path) -> Flume<OffsetLog, Value> {
 }
 
 fn keys(rows: impl Iterator<Item = Result<Row<Value>, Error>>) -> Vec<Key> {
-    rows.map(|r| r.unwrap().key).collect()
+    rows.map(|r| r.unwrap().key.unwrap()).collect()
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn level_passes_the_view_suite_on_an_offset_log_and_in_memory() {
             h.read(ReadOptions::new()).map(|rows| {
                 rows.map(|r| {
                     let r = r.unwrap();
-                    (r.key, r.seq, r.value)
+                    (r.key.unwrap(), r.seq, r.value)
                 })
                 .collect::<Vec<_>>()
             })
@@ -137,6 +137,13 @@ fn reads_follow_bounds_reverse_and_limit() {
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(no_values[0].value, None);
+    let bare: Vec<Row<Value>> = h
+        .read(ReadOptions::new().keys(false).values(false))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(bare.len(), 5);
+    assert!(bare.iter().all(|r| r.key.is_none() && r.value.is_none()));
     assert_eq!(no_values[0].seq, Seq::new(1));
     assert!(matches!(
         h.read(ReadOptions::new().gt(Key::Number(f64::NAN))),
@@ -154,7 +161,7 @@ fn live_reads_give_old_rows_a_sync_marker_then_each_new_row_once() {
     let mut seen = Vec::new();
     for _ in 0..2 {
         match live.next().unwrap().unwrap() {
-            LiveItem::Row(r) => seen.push(r.key),
+            LiveItem::Row(r) => seen.push(r.key.unwrap()),
             LiveItem::Sync => panic!("sync before the old rows"),
         }
     }
@@ -164,7 +171,7 @@ fn live_reads_give_old_rows_a_sync_marker_then_each_new_row_once() {
             let mut items = Vec::new();
             for _ in 0..50 {
                 match live.next().unwrap().unwrap() {
-                    LiveItem::Row(r) => items.push(r.key),
+                    LiveItem::Row(r) => items.push(r.key.unwrap()),
                     LiveItem::Sync => panic!("a second sync"),
                 }
             }
@@ -186,7 +193,7 @@ fn live_reads_give_old_rows_a_sync_marker_then_each_new_row_once() {
     db.append(&msg("@a", 999)).unwrap();
     db.append(&msg("@c", 1000)).unwrap();
     match only_new.next().unwrap().unwrap() {
-        LiveItem::Row(r) => assert_eq!(r.key, Key::array([Key::from("@c"), Key::from(1000)])),
+        LiveItem::Row(r) => assert_eq!(r.key, Some(Key::array([Key::from("@c"), Key::from(1000)]))),
         other => panic!("{other:?}"),
     }
     let closer = thread::spawn(move || only_new.next());
@@ -340,4 +347,126 @@ fn views_in_one_directory_share_a_database_and_reopen() {
         "reopened at its stored since, no rebuild"
     );
     assert_eq!(b.read(ReadOptions::new()).unwrap().count(), 2);
+}
+
+#[test]
+fn a_live_read_on_fjall_gives_each_row_once_while_appends_land_inside_its_old_range() {
+    // Rows appended after the read starts sort among the old ones: the old part must not
+    // show them (it is a snapshot), the live part must show each once.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let h = db.add_view("idx", by_author(1)).unwrap();
+    let authors = ["@a", "@c", "@e", "@g"];
+    let first: Vec<Value> = (0..2000).map(|i| msg(authors[i % 4], i as i64)).collect();
+    db.append_batch(&first).unwrap();
+    let mut live = h.live(ReadOptions::new().values(false)).unwrap();
+    let later: Vec<Value> = (0..400)
+        .map(|i| msg(["@b", "@d", "@f"][i % 3], 5000 + i as i64))
+        .collect();
+    for chunk in later.chunks(50) {
+        db.append_batch(chunk).unwrap();
+    }
+    let mut old = Vec::new();
+    while let LiveItem::Row(r) = live.next().unwrap().unwrap() {
+        old.push(r.key.unwrap());
+    }
+    assert_eq!(
+        old.len(),
+        2000,
+        "the old part is the rows at the start, nothing later"
+    );
+    let new: Vec<Key> = (0..400)
+        .map(|_| match live.next().unwrap().unwrap() {
+            LiveItem::Row(r) => r.key.unwrap(),
+            LiveItem::Sync => panic!("a second sync"),
+        })
+        .collect();
+    let mut all: Vec<Key> = old.into_iter().chain(new).collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "a row came twice");
+    assert_eq!(all, keys(h.read(ReadOptions::new().values(false)).unwrap()));
+}
+
+#[test]
+fn inverted_bounds_read_nothing_on_either_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = open(dir.path());
+    let in_memory = Flume::open(MemoryLog::new(), Json).unwrap();
+    for db_view in [
+        on_disk.add_view("idx", by_author(1)).unwrap(),
+        in_memory.add_view("idx", by_author(1)).unwrap(),
+    ] {
+        let k = |n: i64| Key::array([Key::from("@a"), Key::from(n)]);
+        for opts in [
+            ReadOptions::new().gt(k(5)).lt(k(3)),
+            ReadOptions::new().gt(k(3)).lt(k(3)),
+            ReadOptions::new().gte(k(3)).lt(k(3)),
+            ReadOptions::new().gt(k(3)).lte(k(3)),
+        ] {
+            assert_eq!(db_view.read(opts.clone()).unwrap().count(), 0, "{opts:?}");
+            let mut live = db_view.live(opts.old(true)).unwrap();
+            assert_eq!(live.next().unwrap().unwrap(), LiveItem::Sync);
+        }
+    }
+}
+
+#[test]
+fn a_damaged_meta_row_means_a_rebuild_not_a_dead_view() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("idx", by_author(1)).unwrap();
+        db.append_batch(&[msg("@a", 1), msg("@b", 2)]).unwrap();
+        assert_eq!(h.read(ReadOptions::new()).unwrap().count(), 2);
+        db.close().unwrap();
+    }
+    {
+        let store = fjall::Database::builder(dir.path().join("level"))
+            .open()
+            .unwrap();
+        let ks = store
+            .keyspace("view-idx", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        ks.insert([0u8], [1u8, 2, 3]).unwrap(); // META of a wrong length
+        ks.insert([0x40u8, b'z', 0], 99u64.to_be_bytes()).unwrap(); // a stray row
+        store.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let db = open(dir.path());
+    let h = db.add_view("idx", by_author(1)).unwrap();
+    let rows: Vec<Key> = keys(h.read(ReadOptions::new()).unwrap());
+    assert_eq!(
+        rows,
+        vec![
+            Key::array([Key::from("@a"), Key::from(1)]),
+            Key::array([Key::from("@b"), Key::from(2)])
+        ],
+        "rebuilt from the log, the stray row gone"
+    );
+}
+
+#[test]
+fn two_logs_in_one_directory_cannot_share_a_view_keyspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = Flume::open(
+        OffsetLog::open(dir.path().join("one.offset")).unwrap(),
+        Json,
+    )
+    .unwrap();
+    let two = Flume::open(
+        OffsetLog::open(dir.path().join("two.offset")).unwrap(),
+        Json,
+    )
+    .unwrap();
+    one.add_view("idx", by_author(1)).unwrap();
+    let err = two
+        .add_view("idx", by_author(1))
+        .err()
+        .expect("the second must be refused");
+    assert!(err.to_string().contains("already open"), "{err}");
+    two.add_view("idx2", by_author(1)).unwrap();
+    one.close().unwrap();
+    // Once the first closed, the name is free again.
+    two.add_view("idx", by_author(1)).unwrap();
 }
