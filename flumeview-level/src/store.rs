@@ -42,6 +42,9 @@ pub(crate) trait Store: Send + Sync {
     fn is_empty(&self) -> Result<bool, LevelError>;
     /// Makes everything written so far durable.
     fn persist(&self) -> Result<(), LevelError>;
+    /// Moves what only the journal holds into the store's tables, so the next open does not
+    /// replay it (for close).
+    fn checkpoint(&self) -> Result<(), LevelError>;
 }
 
 /// Whether no key can lie within the bounds (`BTreeMap::range` panics on such bounds).
@@ -98,6 +101,10 @@ impl Store for MemStore {
     }
 
     fn persist(&self) -> Result<(), LevelError> {
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Result<(), LevelError> {
         Ok(())
     }
 }
@@ -272,6 +279,13 @@ impl Store for FjallStore {
         self.db()
             .persist(fjall::PersistMode::SyncData)
             .map_err(|e| self.err(e))
+    }
+
+    fn checkpoint(&self) -> Result<(), LevelError> {
+        self.keyspace()
+            .rotate_memtable_and_wait()
+            .map_err(|e| self.err(e))?;
+        self.persist()
     }
 }
 
