@@ -1,6 +1,6 @@
 //! The [`Log`] trait: the append-only source of truth, and iteration over it.
 
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -206,17 +206,7 @@ impl StreamOptions {
 
     /// Whether `seq` lies within the bounds.
     pub fn contains(&self, seq: Seq) -> bool {
-        let above = match self.lower {
-            Bound::Unbounded => true,
-            Bound::Included(l) => seq >= l,
-            Bound::Excluded(l) => seq > l,
-        };
-        let below = match self.upper {
-            Bound::Unbounded => true,
-            Bound::Included(u) => seq <= u,
-            Bound::Excluded(u) => seq < u,
-        };
-        above && below
+        (self.lower, self.upper).contains(&seq)
     }
 }
 

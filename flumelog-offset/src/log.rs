@@ -1,7 +1,7 @@
 //! [`OffsetLog`]: the file log.
 
 use std::fs::{File, OpenOptions};
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -662,20 +662,12 @@ fn corrupt(seq: u64, reason: &str) -> Error {
 
 /// Whether a frame starting at `at` satisfies `upper`.
 fn below(upper: Bound<Seq>, at: u64) -> bool {
-    match upper {
-        Bound::Unbounded => true,
-        Bound::Included(u) => at <= u.get(),
-        Bound::Excluded(u) => at < u.get(),
-    }
+    (Bound::Unbounded, upper).contains(&Seq::new(at))
 }
 
 /// Whether a frame starting at `at` satisfies `lower`.
 fn above(lower: Bound<Seq>, at: u64) -> bool {
-    match lower {
-        Bound::Unbounded => true,
-        Bound::Included(l) => at >= l.get(),
-        Bound::Excluded(l) => at > l.get(),
-    }
+    (lower, Bound::Unbounded).contains(&Seq::new(at))
 }
 
 /// Finds the format of an existing file.

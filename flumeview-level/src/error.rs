@@ -74,12 +74,3 @@ impl From<KeyError> for LevelError {
         LevelError::Key(err)
     }
 }
-
-impl From<LevelError> for flumedb_core::Error {
-    fn from(err: LevelError) -> Self {
-        flumedb_core::Error::View {
-            view: "level".into(),
-            source: Box::new(err),
-        }
-    }
-}

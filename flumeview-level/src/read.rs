@@ -1,12 +1,13 @@
 //! Reading a level view: [`LevelHandle`], [`ReadOptions`], and the row iterators.
 
 use std::collections::VecDeque;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 use flumedb_core::{Error, LogReader, Progress, Seq, ViewSync, Wait};
 
+use crate::error::LevelError;
 use crate::key::Key;
 use crate::store::Rows;
 use crate::view::{LiveBatch, Rejected, Shared};
@@ -182,17 +183,19 @@ fn seq_of(value: &[u8]) -> Result<Seq, Error> {
 }
 
 fn in_bounds(key: &[u8], lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
-    let above = match lower {
-        Bound::Unbounded => true,
-        Bound::Included(l) => key >= l.as_slice(),
-        Bound::Excluded(l) => key > l.as_slice(),
-    };
-    let below = match upper {
-        Bound::Unbounded => true,
-        Bound::Included(u) => key <= u.as_slice(),
-        Bound::Excluded(u) => key < u.as_slice(),
-    };
-    above && below
+    (
+        lower.as_ref().map(Vec::as_slice),
+        upper.as_ref().map(Vec::as_slice),
+    )
+        .contains(key)
+}
+
+/// A storage error as the view's error, named after the view.
+fn store_error(view: &str, err: LevelError) -> Error {
+    Error::View {
+        view: view.to_string(),
+        source: Box::new(err),
+    }
 }
 
 impl<T: Send + 'static> LevelHandle<T> {
@@ -210,7 +213,10 @@ impl<T: Send + 'static> LevelHandle<T> {
             .encode()
             .map_err(|e| Error::InvalidArgument(format!("key {key:?}: {e}")))?;
         let found = self.sync.read(Wait::Latest, || {
-            self.store().and_then(|s| Ok(s.get(&encoded)?))
+            self.store().and_then(|s| {
+                s.get(&encoded)
+                    .map_err(|e| store_error(self.sync.name(), e))
+            })
         })??;
         found.map(|v| seq_of(&v)).transpose()
     }
@@ -232,6 +238,7 @@ impl<T: Send + 'static> LevelHandle<T> {
                 .map(|s| s.range(lower.clone(), upper.clone(), options.reverse))
         })??;
         Ok(LevelIter {
+            view: self.sync.name().to_string(),
             rows,
             log: self.log.clone(),
             shape: options.shape(),
@@ -267,6 +274,7 @@ impl<T: Send + 'static> LevelHandle<T> {
         };
         Ok(LiveIter {
             old: old.map(|rows| LevelIter {
+                view: self.sync.name().to_string(),
                 rows,
                 log: self.log.clone(),
                 shape: options.shape(),
@@ -331,6 +339,7 @@ fn row<T>(log: &LogReader<T>, shape: Shape, key: &[u8], seq: Seq) -> Option<Resu
 
 /// Stored rows, from a snapshot taken when the read began.
 pub struct LevelIter<T> {
+    view: String,
     rows: Rows,
     log: LogReader<T>,
     shape: Shape,
@@ -347,7 +356,7 @@ impl<T> Iterator for LevelIter<T> {
             }
             let (key, value) = match self.rows.next()? {
                 Ok(kv) => kv,
-                Err(e) => return Some(Err(e.into())),
+                Err(e) => return Some(Err(store_error(&self.view, e))),
             };
             let seq = Seq::new(u64::from_be_bytes(value));
             if let Some(item) = row(&self.log, self.shape, &key, seq) {
