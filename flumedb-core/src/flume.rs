@@ -311,11 +311,26 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
             self.shared.clone(),
             self.core.log.since_watch().clone(),
         );
-        let core = self.core.clone();
-        let log = crate::view::LogReader::new(move |seq| {
-            let bytes = core.log.get(seq)?;
-            core.decode_guarded(seq, &bytes)
-        });
+        let (get_core, page_core) = (self.core.clone(), self.core.clone());
+        let log = crate::view::LogReader::new(
+            move |seq| {
+                let bytes = get_core.log.get(seq)?;
+                get_core.decode_guarded(seq, &bytes)
+            },
+            move |lower, upper, reverse, max| {
+                let mut records = Vec::with_capacity(max.min(1024));
+                for entry in page_core.log.range(lower, upper, reverse)?.take(max) {
+                    let entry = entry?;
+                    let value = page_core.decode_guarded(entry.seq, &entry.data)?;
+                    records.push(Record {
+                        seq: entry.seq,
+                        value,
+                    });
+                }
+                Ok(records)
+            },
+            self.core.log.since_watch().clone(),
+        );
         let handle = view.handle(sync, log);
         let slot = Slot {
             id,

@@ -1,5 +1,6 @@
 //! The [`View`] trait: state built by streaming the log.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,30 +9,121 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::seq::{Seq, Since};
 use crate::sync::ViewSync;
+use crate::watch::SinceWatch;
 
 /// Reads records from the database's log, decoded and mapped like everything views see: for
-/// view handles that answer with records (an index maps keys to seqs, then fetches).
+/// view handles that answer with records (an index maps keys to seqs, then fetches; a query
+/// view scans when no index helps, and follows the log for live reads).
 pub struct LogReader<T> {
-    get: Arc<dyn Fn(Seq) -> Result<T> + Send + Sync>,
+    get: Arc<GetFn<T>>,
+    page: Arc<PageFn<T>>,
+    since: SinceWatch,
 }
+
+/// Reads the record at a seq.
+type GetFn<T> = dyn Fn(Seq) -> Result<T> + Send + Sync;
+/// Reads up to `max` records within bounds, in order.
+type PageFn<T> =
+    dyn Fn(Bound<Seq>, Bound<Seq>, bool, usize) -> Result<Vec<Record<T>>> + Send + Sync;
 
 impl<T> Clone for LogReader<T> {
     fn clone(&self) -> Self {
         LogReader {
             get: self.get.clone(),
+            page: self.page.clone(),
+            since: self.since.clone(),
         }
     }
 }
 
 impl<T> LogReader<T> {
-    /// A reader from a function (the driver builds the real one).
-    pub fn new(get: impl Fn(Seq) -> Result<T> + Send + Sync + 'static) -> LogReader<T> {
-        LogReader { get: Arc::new(get) }
+    /// A reader from functions (the driver builds the real one): `get(seq)`, and
+    /// `page(lower, upper, reverse, max)` returning up to `max` records within the bounds in
+    /// order (reverse: highest seq first), and the log's since watch.
+    pub fn new(
+        get: impl Fn(Seq) -> Result<T> + Send + Sync + 'static,
+        page: impl Fn(Bound<Seq>, Bound<Seq>, bool, usize) -> Result<Vec<Record<T>>>
+        + Send
+        + Sync
+        + 'static,
+        since: SinceWatch,
+    ) -> LogReader<T> {
+        LogReader {
+            get: Arc::new(get),
+            page: Arc::new(page),
+            since,
+        }
     }
 
     /// The value at `seq`.
     pub fn get(&self, seq: Seq) -> Result<T> {
         (self.get)(seq)
+    }
+
+    /// The records within the bounds, in order (reverse: highest seq first), read a page at a
+    /// time: the iterator owns no borrow of the log and can be kept and sent to other threads.
+    /// It reads what the log holds as it goes; bound it above by the log's since for a fixed
+    /// cut.
+    pub fn records(&self, lower: Bound<Seq>, upper: Bound<Seq>, reverse: bool) -> Records<T> {
+        Records {
+            reader: self.clone(),
+            lower,
+            upper,
+            reverse,
+            page: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The log's since: where the log ends now, and a way to wait for it to grow.
+    pub fn since_watch(&self) -> &SinceWatch {
+        &self.since
+    }
+}
+
+/// How many records [`Records`] reads at a time.
+const PAGE: usize = 256;
+
+/// The iterator of [`LogReader::records`].
+pub struct Records<T> {
+    reader: LogReader<T>,
+    lower: Bound<Seq>,
+    upper: Bound<Seq>,
+    reverse: bool,
+    page: std::collections::VecDeque<Record<T>>,
+    done: bool,
+}
+
+impl<T> Iterator for Records<T> {
+    type Item = Result<Record<T>>;
+
+    fn next(&mut self) -> Option<Result<Record<T>>> {
+        if let Some(record) = self.page.pop_front() {
+            return Some(Ok(record));
+        }
+        if self.done {
+            return None;
+        }
+        let page = match (self.reader.page)(self.lower, self.upper, self.reverse, PAGE) {
+            Ok(page) => page,
+            Err(err) => {
+                self.done = true;
+                return Some(Err(err));
+            }
+        };
+        if page.len() < PAGE {
+            self.done = true;
+        }
+        if let Some(last) = page.last() {
+            // The next page continues after the last record read.
+            if self.reverse {
+                self.upper = Bound::Excluded(last.seq);
+            } else {
+                self.lower = Bound::Excluded(last.seq);
+            }
+        }
+        self.page = page.into();
+        self.page.pop_front().map(Ok)
     }
 }
 

@@ -10,6 +10,7 @@ const CRATES: &[&str] = &[
     "flumelog-memory",
     "flumelog-offset",
     "flumeview-level",
+    "flumeview-query",
     "flumeview-reduce",
 ];
 

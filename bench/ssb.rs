@@ -1,0 +1,181 @@
+//! A deterministic generator of SSB-like messages, shared by the benchmarks (included with
+//! `#[path]`): the same seed gives the same bytes.
+//!
+//! Each message is `{key, value: {previous, author, sequence, timestamp, hash, content,
+//! signature}, timestamp}`, about 550 bytes of JSON. 200 authors with a skewed distribution
+//! (a few write most); content types post ≈45 % (3–60 words, some non-ASCII), vote ≈35 %
+//! (linking an earlier message), contact ≈15 %, about ≈5 %; timestamps increase.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+
+/// The number of authors.
+pub const AUTHORS: usize = 200;
+
+/// A small deterministic random generator (SplitMix64).
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    /// A float in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+const WORDS: &[&str] = &[
+    "the",
+    "scuttlebutt",
+    "gossip",
+    "offline",
+    "first",
+    "peer",
+    "log",
+    "append",
+    "feed",
+    "pub",
+    "friends",
+    "sailing",
+    "boat",
+    "island",
+    "garden",
+    "coffee",
+    "bread",
+    "music",
+    "code",
+    "rust",
+    "javascript",
+    "database",
+    "index",
+    "view",
+    "replication",
+    "protocol",
+    "café",
+    "naïve",
+    "über",
+    "日本",
+    "мир",
+    "🌊",
+    "⛵",
+    "señor",
+    "façade",
+    "and",
+    "of",
+    "to",
+    "in",
+    "is",
+    "with",
+    "for",
+    "on",
+    "this",
+    "that",
+    "today",
+    "tomorrow",
+    "community",
+    "sync",
+];
+
+/// Messages `0..n` as JSON values.
+pub fn messages(n: usize, seed: u64) -> Vec<Value> {
+    let mut rng = Rng::new(seed);
+    let authors: Vec<String> = (0..AUTHORS)
+        .map(|_| format!("@{}.ed25519", base64(&rng.bytes(32))))
+        .collect();
+    let mut last_key: Vec<Option<String>> = vec![None; AUTHORS];
+    let mut sequence = vec![0u64; AUTHORS];
+    let mut keys: Vec<String> = Vec::with_capacity(n);
+    let mut timestamp: u64 = 1_500_000_000_000;
+    let mut received: u64 = 0;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        // Skewed: the cube of a uniform number favours the first authors.
+        let a = ((rng.unit().powi(3)) * AUTHORS as f64) as usize;
+        timestamp += 1 + rng.below(60_000) as u64;
+        sequence[a] += 1;
+        let roll = rng.below(100);
+        let content = if roll < 45 {
+            let words: Vec<&str> = (0..3 + rng.below(58))
+                .map(|_| WORDS[rng.below(WORDS.len())])
+                .collect();
+            json!({"type": "post", "text": words.join(" ")})
+        } else if roll < 80 && !keys.is_empty() {
+            let link = keys[rng.below(keys.len())].clone();
+            json!({"type": "vote", "vote": {"link": link, "value": 1, "expression": "Like"}})
+        } else if roll < 95 {
+            let other = &authors[rng.below(AUTHORS)];
+            json!({"type": "contact", "contact": other, "following": rng.below(10) != 0})
+        } else {
+            json!({"type": "about", "about": authors[a], "name": format!("user{}", rng.below(10_000))})
+        };
+        let key = format!("%{}.sha256", base64(&rng.bytes(32)));
+        // Received a little after it was written, in order.
+        received = (timestamp + rng.below(2000) as u64).max(received + 1);
+        let message = json!({
+            "key": key,
+            "value": {
+                "previous": last_key[a],
+                "author": authors[a],
+                "sequence": sequence[a],
+                "timestamp": timestamp,
+                "hash": "sha256",
+                "content": content,
+                "signature": format!("{}.sig.ed25519", base64(&rng.bytes(64))),
+            },
+            "timestamp": received,
+        });
+        last_key[a] = Some(key.clone());
+        keys.push(key);
+        out.push(message);
+    }
+    out
+}
+
+/// Writes messages `0..n` as JSON lines.
+pub fn write_jsonl(path: &std::path::Path, messages: &[Value]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for m in messages {
+        text.push_str(&m.to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+}

@@ -1,0 +1,46 @@
+//! The query view's error type.
+
+use std::fmt;
+
+/// A query or an index declaration that cannot be used.
+#[derive(Clone, PartialEq, Debug)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// A malformed query: an unknown stage or operator, or an argument of the wrong type.
+    Malformed {
+        /// Where in the query, e.g. `[0].$filter.age.$gte`.
+        at: String,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// A bad index declaration (empty or repeated name, empty path).
+    Index(String),
+    /// The query cannot run live (a `$reduce` never ends; a `$sort` no index serves cannot
+    /// order records that have not arrived yet).
+    NotLive(String),
+}
+
+impl QueryError {
+    pub(crate) fn malformed(at: &str, reason: impl Into<String>) -> QueryError {
+        QueryError::Malformed {
+            at: if at.is_empty() {
+                "the query".into()
+            } else {
+                at.into()
+            },
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueryError::Malformed { at, reason } => write!(f, "malformed query at {at}: {reason}"),
+            QueryError::Index(why) => write!(f, "bad index declaration: {why}"),
+            QueryError::NotLive(why) => write!(f, "this query cannot run live: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}

@@ -1,0 +1,403 @@
+//! `$filter`: which values a query keeps.
+
+use serde_json::Value;
+
+use crate::error::QueryError;
+use crate::value::{JsonType, compare, equal, number, truthy};
+
+/// A filter on a value (JS map-filter-reduce's `$filter` argument).
+///
+/// Build it from JSON with [`Filter::parse`], or in Rust:
+///
+/// ```
+/// use flumeview_query::Filter;
+/// use serde_json::json;
+///
+/// let adults_in_nz = Filter::new()
+///     .field("age", Filter::gte(18))
+///     .field("address.country", "nz");
+/// assert!(adults_in_nz.matches(&json!({"age": 30, "address": {"country": "nz"}})));
+/// assert!(!adults_in_nz.matches(&json!({"age": 30})));
+/// ```
+#[derive(Clone, PartialEq, Debug)]
+pub enum Filter {
+    /// A literal leaf (`null`, a boolean, number or string): the value must equal it.
+    Literal(Value),
+    /// An object: each named field must match (other fields may exist). A missing field
+    /// fails literals, objects and arrays; operators see it as missing (`$ne`, `$not` and
+    /// `$is: "undefined"` match it).
+    Fields(Vec<(String, Filter)>),
+    /// An array: the value must be an array of the same length, matching item by item.
+    Items(Vec<Filter>),
+    /// Operators, all of which must hold.
+    Ops(Vec<Op>),
+}
+
+/// A filter operator. Comparisons use the index order (see [`compare`](crate::compare)).
+#[derive(Clone, PartialEq, Debug)]
+pub enum Op {
+    /// Equal (deeply; numbers by value).
+    Eq(Value),
+    /// Not equal (a missing value is not equal).
+    Ne(Value),
+    /// Greater than.
+    Gt(Value),
+    /// Greater than or equal.
+    Gte(Value),
+    /// Less than.
+    Lt(Value),
+    /// Less than or equal.
+    Lte(Value),
+    /// A string starting with the string, or an array starting with the array's items (an
+    /// equal array included).
+    Prefix(Value),
+    /// Equal to one of these.
+    In(Vec<Value>),
+    /// Of this type.
+    Is(JsonType),
+    /// Falsy: missing, `null`, `false`, `0` or `""`.
+    Not,
+    /// Truthy: not falsy.
+    Truthy,
+    /// An integer number.
+    Int,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter::new()
+    }
+}
+
+impl Filter {
+    /// Matches every object (add fields with [`field`](Filter::field)).
+    pub fn new() -> Filter {
+        Filter::Fields(Vec::new())
+    }
+
+    /// Adds a condition on the field at a dotted `path` (`"value.content.type"`). Conditions
+    /// on the same path are all kept.
+    pub fn field(self, path: &str, filter: impl Into<Filter>) -> Filter {
+        let names: Vec<&str> = path.split('.').collect();
+        self.field_path(&names, filter.into())
+    }
+
+    /// Adds a condition on the field at `path`, given as field names.
+    pub fn field_path(self, path: &[&str], filter: Filter) -> Filter {
+        let mut fields = match self {
+            Filter::Fields(fields) => fields,
+            other => return other,
+        };
+        match path {
+            [] => return Filter::Fields(fields),
+            [name] => fields.push(((*name).to_string(), filter)),
+            [name, rest @ ..] => {
+                match fields
+                    .iter_mut()
+                    .find(|(n, f)| n == name && matches!(f, Filter::Fields(_)))
+                {
+                    Some((_, inner)) => {
+                        let taken = std::mem::take(inner);
+                        *inner = taken.field_path(rest, filter);
+                    }
+                    None => {
+                        fields.push(((*name).to_string(), Filter::new().field_path(rest, filter)))
+                    }
+                }
+            }
+        }
+        Filter::Fields(fields)
+    }
+
+    fn op(self, op: Op) -> Filter {
+        match self {
+            Filter::Ops(mut ops) => {
+                ops.push(op);
+                Filter::Ops(ops)
+            }
+            _ => Filter::Ops(vec![op]),
+        }
+    }
+
+    /// `$eq`.
+    pub fn eq(value: impl Into<Value>) -> Filter {
+        Filter::Ops(vec![Op::Eq(value.into())])
+    }
+    /// `$ne`.
+    pub fn ne(value: impl Into<Value>) -> Filter {
+        Filter::Ops(vec![Op::Ne(value.into())])
+    }
+    /// `$gt`.
+    pub fn gt(value: impl Into<Value>) -> Filter {
+        Filter::Ops(vec![Op::Gt(value.into())])
+    }
+    /// `$gte`.
+    pub fn gte(value: impl Into<Value>) -> Filter {
+        Filter::Ops(vec![Op::Gte(value.into())])
+    }
+    /// `$lt`.
+    pub fn lt(value: impl Into<Value>) -> Filter {
+        Filter::Ops(vec![Op::Lt(value.into())])
+    }
+    /// `$lte`.
+    pub fn lte(value: impl Into<Value>) -> Filter {
+        Filter::Ops(vec![Op::Lte(value.into())])
+    }
+    /// `$prefix` (a string or an array).
+    pub fn prefix(value: impl Into<Value>) -> Filter {
+        Filter::Ops(vec![Op::Prefix(value.into())])
+    }
+    /// `$in`.
+    pub fn one_of(values: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::Ops(vec![Op::In(values.into_iter().map(Into::into).collect())])
+    }
+    /// `$is`.
+    pub fn is(ty: JsonType) -> Filter {
+        Filter::Ops(vec![Op::Is(ty)])
+    }
+    /// `$not`.
+    pub fn falsy() -> Filter {
+        Filter::Ops(vec![Op::Not])
+    }
+    /// `$truthy`.
+    pub fn truthy() -> Filter {
+        Filter::Ops(vec![Op::Truthy])
+    }
+    /// `$int`.
+    pub fn int() -> Filter {
+        Filter::Ops(vec![Op::Int])
+    }
+    /// And `$gt` (for ranges: `Filter::gte(20).and_lt(30)`).
+    pub fn and_gt(self, value: impl Into<Value>) -> Filter {
+        self.op(Op::Gt(value.into()))
+    }
+    /// And `$gte`.
+    pub fn and_gte(self, value: impl Into<Value>) -> Filter {
+        self.op(Op::Gte(value.into()))
+    }
+    /// And `$lt`.
+    pub fn and_lt(self, value: impl Into<Value>) -> Filter {
+        self.op(Op::Lt(value.into()))
+    }
+    /// And `$lte`.
+    pub fn and_lte(self, value: impl Into<Value>) -> Filter {
+        self.op(Op::Lte(value.into()))
+    }
+
+    /// Whether `value` passes.
+    pub fn matches(&self, value: &Value) -> bool {
+        self.matches_opt(Some(value))
+    }
+
+    pub(crate) fn matches_opt(&self, value: Option<&Value>) -> bool {
+        match self {
+            Filter::Literal(lit) => value.is_some_and(|v| equal(v, lit)),
+            Filter::Fields(fields) => match value {
+                Some(Value::Object(map)) => {
+                    fields.iter().all(|(name, f)| f.matches_opt(map.get(name)))
+                }
+                _ => false,
+            },
+            Filter::Items(items) => match value {
+                Some(Value::Array(values)) => {
+                    values.len() == items.len()
+                        && items
+                            .iter()
+                            .zip(values)
+                            .all(|(f, v)| f.matches_opt(Some(v)))
+                }
+                _ => false,
+            },
+            Filter::Ops(ops) => ops.iter().all(|op| op.matches(value)),
+        }
+    }
+
+    /// Parses the JS syntax. `at` names where the filter is, for errors.
+    pub(crate) fn parse_at(json: &Value, at: &str) -> Result<Filter, QueryError> {
+        match json {
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {
+                Ok(Filter::Literal(json.clone()))
+            }
+            Value::Array(items) => Ok(Filter::Items(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| Filter::parse_at(item, &format!("{at}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            )),
+            Value::Object(map) => {
+                let dollar = map.keys().filter(|k| k.starts_with('$')).count();
+                if dollar == 0 {
+                    return Ok(Filter::Fields(
+                        map.iter()
+                            .map(|(name, f)| {
+                                Ok((name.clone(), Filter::parse_at(f, &join(at, name))?))
+                            })
+                            .collect::<Result<_, QueryError>>()?,
+                    ));
+                }
+                if dollar != map.len() {
+                    return Err(QueryError::malformed(
+                        at,
+                        "an object mixes $-operators and fields",
+                    ));
+                }
+                map.iter()
+                    .map(|(name, arg)| Op::parse(name, arg, &join(at, name)))
+                    .collect::<Result<_, _>>()
+                    .map(Filter::Ops)
+            }
+        }
+    }
+
+    /// Parses a filter in the JS syntax: objects match field by field, literals by equality,
+    /// arrays item by item, and `$`-operators (`$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`,
+    /// `$prefix`, `$in`, `$is`, `$not`, `$truthy`, `$int`) test the value.
+    pub fn parse(json: &Value) -> Result<Filter, QueryError> {
+        Filter::parse_at(json, "$filter")
+    }
+}
+
+pub(crate) fn join(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
+/// An operand that can be compared in the index order: anything but an object.
+fn comparable(arg: &Value, at: &str) -> Result<Value, QueryError> {
+    if crate::value::exact_key(arg).is_none() {
+        return Err(QueryError::malformed(
+            at,
+            format!("cannot compare with {arg}: objects have no order"),
+        ));
+    }
+    Ok(arg.clone())
+}
+
+fn flag(arg: &Value, at: &str) -> Result<(), QueryError> {
+    if arg == &Value::Bool(true) {
+        Ok(())
+    } else {
+        Err(QueryError::malformed(at, format!("takes true, not {arg}")))
+    }
+}
+
+impl Op {
+    fn parse(name: &str, arg: &Value, at: &str) -> Result<Op, QueryError> {
+        Ok(match name {
+            "$eq" => Op::Eq(arg.clone()),
+            "$ne" => Op::Ne(arg.clone()),
+            "$gt" => Op::Gt(comparable(arg, at)?),
+            "$gte" => Op::Gte(comparable(arg, at)?),
+            "$lt" => Op::Lt(comparable(arg, at)?),
+            "$lte" => Op::Lte(comparable(arg, at)?),
+            "$prefix" => match arg {
+                Value::String(_) => Op::Prefix(arg.clone()),
+                Value::Array(_) => Op::Prefix(comparable(arg, at)?),
+                other => {
+                    return Err(QueryError::malformed(
+                        at,
+                        format!("takes a string or an array, not {other}"),
+                    ));
+                }
+            },
+            "$in" => match arg {
+                Value::Array(items) => Op::In(items.clone()),
+                other => {
+                    return Err(QueryError::malformed(
+                        at,
+                        format!("takes an array, not {other}"),
+                    ));
+                }
+            },
+            "$is" => match arg.as_str().and_then(JsonType::from_name) {
+                Some(ty) => Op::Is(ty),
+                None => {
+                    return Err(QueryError::malformed(
+                        at,
+                        format!(
+                            "takes a type name (undefined, null, boolean, number, string, \
+                             array, object), not {arg}"
+                        ),
+                    ));
+                }
+            },
+            "$not" => {
+                flag(arg, at)?;
+                Op::Not
+            }
+            "$truthy" => {
+                flag(arg, at)?;
+                Op::Truthy
+            }
+            "$int" => {
+                flag(arg, at)?;
+                Op::Int
+            }
+            other => {
+                return Err(QueryError::malformed(
+                    at,
+                    format!("unknown filter operator {other}"),
+                ));
+            }
+        })
+    }
+
+    /// Whether a (maybe missing) value passes.
+    pub fn matches(&self, value: Option<&Value>) -> bool {
+        use std::cmp::Ordering::*;
+        let cmp = |arg: &Value| value.map(|v| compare(Some(v), Some(arg)));
+        match self {
+            Op::Eq(arg) => value.is_some_and(|v| equal(v, arg)),
+            Op::Ne(arg) => !value.is_some_and(|v| equal(v, arg)),
+            Op::Gt(arg) => cmp(arg) == Some(Greater),
+            Op::Gte(arg) => matches!(cmp(arg), Some(Greater | Equal)),
+            Op::Lt(arg) => cmp(arg) == Some(Less),
+            Op::Lte(arg) => matches!(cmp(arg), Some(Less | Equal)),
+            Op::Prefix(Value::String(p)) => value
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.starts_with(p.as_str())),
+            Op::Prefix(Value::Array(p)) => value.and_then(Value::as_array).is_some_and(|items| {
+                items.len() >= p.len() && p.iter().zip(items).all(|(a, b)| equal(a, b))
+            }),
+            Op::Prefix(_) => false,
+            Op::In(options) => value.is_some_and(|v| options.iter().any(|o| equal(v, o))),
+            Op::Is(ty) => JsonType::of(value) == *ty,
+            Op::Not => !truthy(value),
+            Op::Truthy => truthy(value),
+            Op::Int => matches!(value, Some(Value::Number(n)) if {
+                let x = number(n);
+                x.is_finite() && x.fract() == 0.0
+            }),
+        }
+    }
+}
+
+impl From<Value> for Filter {
+    /// A JSON literal: scalars by equality, arrays item by item, objects field by field (no
+    /// operators: use [`Filter::parse`] for JSON with operators).
+    fn from(value: Value) -> Filter {
+        match value {
+            Value::Array(items) => Filter::Items(items.into_iter().map(Filter::from).collect()),
+            Value::Object(map) => {
+                Filter::Fields(map.into_iter().map(|(k, v)| (k, Filter::from(v))).collect())
+            }
+            scalar => Filter::Literal(scalar),
+        }
+    }
+}
+
+macro_rules! literal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Filter {
+            /// Equal to this literal.
+            fn from(value: $t) -> Filter {
+                Filter::from(Value::from(value))
+            }
+        }
+    )*};
+}
+literal_from!(&str, String, bool, i32, i64, u32, u64, f64);

@@ -1,0 +1,126 @@
+//! [`Index`]: a declared index, and the keys it gives a record.
+
+use flumedb_core::Seq;
+use flumeview_level::Key;
+use serde_json::Value;
+
+use crate::error::QueryError;
+use crate::value::{lookup_fields, to_key, top};
+
+/// An index: a short name and an ordered list of paths into the record, like JS
+/// `{key: 'typ', value: [['value', 'content', 'type'], ['timestamp']]}`.
+///
+/// Each record gets one row per index, keyed `[name, field values…, seq]`: the seq keeps
+/// every record (JS's default `exact: true` kept one record per field values). A missing
+/// field is indexed above every value, and one that cannot be a key (an object) just below,
+/// so every record is in every index and an index read finds exactly what a full scan finds.
+///
+/// ```
+/// use flumeview_query::Index;
+/// let typ = Index::new("typ", ["value.content.type", "timestamp"]);
+/// assert_eq!(typ.paths()[0], ["value", "content", "type"]);
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Index {
+    name: String,
+    paths: Vec<Vec<String>>,
+}
+
+/// Field values whose key encodes to more than this are indexed as the top value when the
+/// whole key would exceed the store's limit.
+const LONG_FIELD: usize = 1024;
+
+impl Index {
+    /// An index named `name` over dotted paths (`"value.content.type"`).
+    pub fn new(name: &str, paths: impl IntoIterator<Item = impl AsRef<str>>) -> Index {
+        Index {
+            name: name.to_string(),
+            paths: paths
+                .into_iter()
+                .map(|p| p.as_ref().split('.').map(str::to_string).collect())
+                .collect(),
+        }
+    }
+
+    /// An index over paths given as field names (for names that contain dots).
+    pub fn with_paths(name: &str, paths: Vec<Vec<String>>) -> Index {
+        Index {
+            name: name.to_string(),
+            paths,
+        }
+    }
+
+    /// The index's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its paths, as field names.
+    pub fn paths(&self) -> &[Vec<String>] {
+        &self.paths
+    }
+
+    pub(crate) fn check(indexes: &[Index]) -> Result<(), QueryError> {
+        for (i, index) in indexes.iter().enumerate() {
+            if index.name.is_empty() {
+                return Err(QueryError::Index("an index needs a name".into()));
+            }
+            if indexes[..i].iter().any(|other| other.name == index.name) {
+                return Err(QueryError::Index(format!(
+                    "two indexes named '{}'",
+                    index.name
+                )));
+            }
+            if index.paths.is_empty() {
+                return Err(QueryError::Index(format!(
+                    "index '{}' has no paths",
+                    index.name
+                )));
+            }
+            if index
+                .paths
+                .iter()
+                .any(|p| p.is_empty() || p.iter().any(String::is_empty))
+            {
+                return Err(QueryError::Index(format!(
+                    "index '{}' has an empty path or path segment",
+                    index.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The record's row key in this index (never fails: see the type's docs).
+    pub(crate) fn key(&self, record: &Value, seq: Seq) -> Key {
+        let mut items = Vec::with_capacity(self.paths.len() + 2);
+        items.push(Key::String(self.name.clone()));
+        for path in &self.paths {
+            items.push(to_key(lookup_fields(record, path)));
+        }
+        items.push(Key::from(seq));
+        let key = Key::Array(items);
+        if key.encode().is_ok() {
+            return key;
+        }
+        // Too long for the store (over 60 KiB): long fields are indexed like objects, as
+        // `top`. Queries on them by an exact value, `$lt`/`$lte` or a string `$prefix` through
+        // this index miss them; a full scan finds them.
+        let Key::Array(mut items) = key else {
+            return top();
+        };
+        let last = items.len() - 1;
+        for item in &mut items[1..last] {
+            if item.encode().map_or(true, |e| e.len() > LONG_FIELD) {
+                *item = top();
+            }
+        }
+        Key::Array(items)
+    }
+
+    /// A stable text form, for the view's version.
+    pub(crate) fn describe(&self) -> String {
+        let paths: Vec<String> = self.paths.iter().map(|p| p.join("\u{1}")).collect();
+        format!("{}\u{2}{}", self.name, paths.join("\u{3}"))
+    }
+}

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod error;
+mod filter;
+mod index;
+mod map;
+mod pipeline;
+mod plan;
+mod read;
+mod reduce;
+mod value;
+mod view;
+
+pub use error::QueryError;
+pub use filter::{Filter, Op};
+pub use index::Index;
+pub use map::Map;
+pub use pipeline::{Pipeline, SortKey, Stage};
+pub use plan::Explain;
+pub use read::{LiveResult, LiveResults, QueryHandle, QueryOptions, Results};
+pub use reduce::{Reduce, ReduceField};
+pub use value::{JsonType, Step, compare, equal, lookup, truthy};
+pub use view::Query;

@@ -1,0 +1,379 @@
+//! Reading a query view: [`QueryHandle`], [`QueryOptions`] and the result iterators.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use flumedb_core::{Error, LogReader, Progress, Records, Seq, Since, ViewSync, Wait};
+use flumeview_level::{LevelHandle, LevelIter, ReadOptions};
+
+use serde_json::Value;
+
+use crate::error::QueryError;
+use crate::index::Index;
+use crate::pipeline::{Items, Pipeline, run};
+use crate::plan::{Explain, Plan, plan};
+
+/// How to read: JS flumeview-query's `read` options.
+#[derive(Clone, Debug)]
+pub struct QueryOptions {
+    limit: Option<usize>,
+    reverse: bool,
+    old: bool,
+    sync: bool,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        QueryOptions {
+            limit: None,
+            reverse: false,
+            old: true,
+            sync: true,
+        }
+    }
+}
+
+impl QueryOptions {
+    /// Every result, in index (or log) order.
+    pub fn new() -> QueryOptions {
+        QueryOptions::default()
+    }
+    /// At most `n` results (stored ones, for live reads). Records are fetched lazily, so
+    /// a limit also bounds the records read (unless a `$sort` or `$reduce` needs them all).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+    /// Highest first: reverse index (or log) order; with a `$sort`, the sort order reversed.
+    /// Live results still come in arrival order.
+    pub fn reverse(mut self) -> Self {
+        self.reverse = true;
+        self
+    }
+    /// Live reads: with `false`, only records appended after the read starts.
+    pub fn old(mut self, old: bool) -> Self {
+        self.old = old;
+        self
+    }
+    /// Live reads: with `false`, no [`LiveResult::Sync`] between old and new results.
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+}
+
+/// What a live read yields.
+#[derive(Clone, PartialEq, Debug)]
+pub enum LiveResult {
+    /// A result.
+    Value(Value),
+    /// Every stored result has been read; what follows was appended after the read began.
+    Sync,
+}
+
+/// Reads a query view. Every read waits until the view has caught up with the log as it was
+/// when the read began.
+#[derive(Clone)]
+pub struct QueryHandle {
+    level: LevelHandle<Value>,
+    sync: ViewSync,
+    log: LogReader<Value>,
+    indexes: Arc<Vec<Index>>,
+}
+
+impl QueryHandle {
+    pub(crate) fn new(
+        level: LevelHandle<Value>,
+        sync: ViewSync,
+        log: LogReader<Value>,
+        indexes: Arc<Vec<Index>>,
+    ) -> QueryHandle {
+        QueryHandle {
+            level,
+            sync,
+            log,
+            indexes,
+        }
+    }
+
+    fn error(&self, err: QueryError) -> Error {
+        Error::View {
+            view: self.sync.name().to_string(),
+            source: Box::new(err),
+        }
+    }
+
+    /// The plan for `pipeline`: which index and ranges, or a scan (JS `explain`).
+    pub fn explain(&self, pipeline: &Pipeline, options: &QueryOptions) -> Explain {
+        let plan = plan(&self.indexes, pipeline, options.reverse);
+        Explain {
+            index: plan
+                .index
+                .as_ref()
+                .map(|(i, _)| self.indexes[*i].name().to_string()),
+            ranges: plan.index.map(|(_, r)| r).unwrap_or_default(),
+            scores: plan.scores,
+            reverse: plan.reverse,
+            sort_by_index: pipeline
+                .leading_sort()
+                .map(|(i, _)| plan.served_sort == Some(i))
+                .or_else(|| {
+                    pipeline
+                        .stages()
+                        .iter()
+                        .any(|s| matches!(s, crate::Stage::Sort(_)))
+                        .then_some(false)
+                }),
+        }
+    }
+
+    /// The results of `pipeline` over the records in the log when the read began.
+    pub fn read(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<Results, Error> {
+        let cut = self.log.since_watch().get();
+        let plan = plan(&self.indexes, pipeline, options.reverse);
+        let served = plan.served_sort;
+        let source = self.source(plan, cut)?;
+        let mut items = run(pipeline.stages(), source, served, false, options.reverse);
+        if let Some(n) = options.limit {
+            items = Box::new(items.take(n));
+        }
+        Ok(Results { items, done: false })
+    }
+
+    /// Like [`read`](Self::read) with the pipeline in the JS syntax.
+    pub fn read_json(&self, query: &Value, options: QueryOptions) -> Result<Results, Error> {
+        let pipeline = Pipeline::parse(query).map_err(|e| self.error(e))?;
+        self.read(&pipeline, options)
+    }
+
+    /// A live read: the stored results (unless `old(false)`), then [`LiveResult::Sync`]
+    /// (unless `sync(false)`), then a result for each matching record as it is appended,
+    /// exactly once. Only `$filter`, `$map` and `$sort` stages can run live; a `$sort` orders
+    /// the stored results, and with `old(false)` only an index that serves it is accepted (it
+    /// cannot order records that have not arrived).
+    pub fn live(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<LiveResults, Error> {
+        if pipeline.reduces() {
+            return Err(self.error(QueryError::NotLive(
+                "a $reduce gives its result at the end, and a live read has none".into(),
+            )));
+        }
+        let cut = self.log.since_watch().get();
+        let plan = plan(&self.indexes, pipeline, options.reverse);
+        let has_sort = pipeline
+            .stages()
+            .iter()
+            .any(|s| matches!(s, crate::Stage::Sort(_)));
+        if has_sort && !options.old && plan.served_sort.is_none() {
+            return Err(self.error(QueryError::NotLive(
+                "no index serves its $sort, and records that have not arrived cannot be sorted"
+                    .into(),
+            )));
+        }
+        let old = if options.old {
+            let served = plan.served_sort;
+            let source = self.source(plan, cut)?;
+            let mut items = run(pipeline.stages(), source, served, false, options.reverse);
+            if let Some(n) = options.limit {
+                items = Box::new(items.take(n));
+            }
+            Some(items)
+        } else {
+            self.sync.check()?;
+            None
+        };
+        let tail: Items = Box::new(Tail {
+            log: self.log.clone(),
+            cursor: cut,
+            page: None,
+        });
+        Ok(LiveResults {
+            marker: options.old && options.sync,
+            old,
+            live: run(pipeline.stages(), tail, None, true, false),
+            done: false,
+        })
+    }
+
+    /// The records the plan reads, up to `cut`, as pipeline items.
+    fn source(&self, plan: Plan, cut: Since) -> Result<Items, Error> {
+        let Since::At(last) = cut else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        match plan.index {
+            None => {
+                let records =
+                    self.log
+                        .records(Bound::Unbounded, Bound::Included(last), plan.reverse);
+                Ok(Box::new(records.map(|r| r.map(|r| (r.seq.get(), r.value)))))
+            }
+            Some((_, ranges)) => {
+                // Wait once here, so errors (timeout, failure) come from `read`, not later.
+                self.sync.wait(Wait::For(last))?;
+                Ok(Box::new(IndexRows {
+                    level: self.level.clone(),
+                    ranges: ranges.into(),
+                    reverse: plan.reverse,
+                    current: None,
+                    last,
+                }))
+            }
+        }
+    }
+
+    /// The view's progress against the log.
+    pub fn progress(&self) -> Progress {
+        self.sync.progress()
+    }
+}
+
+/// The rows of an index over key ranges, one range after the other; records appended after
+/// the read began (`last`) are left to the live part. Records are fetched one at a time, as
+/// the reader asks: a read that stops early (a limit) fetches nothing more.
+struct IndexRows {
+    level: LevelHandle<Value>,
+    ranges: VecDeque<(Bound<flumeview_level::Key>, Bound<flumeview_level::Key>)>,
+    reverse: bool,
+    current: Option<LevelIter<Value>>,
+    last: Seq,
+}
+
+impl Iterator for IndexRows {
+    type Item = Result<(u64, Value), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(rows) = &mut self.current {
+                match rows.next() {
+                    // Appended after the read began.
+                    Some(Ok(row)) if row.seq > self.last => continue,
+                    Some(Ok(row)) => match row.value {
+                        Some(value) => return Some(Ok((row.seq.get(), value))),
+                        None => continue,
+                    },
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.current = None,
+                }
+            }
+            let (lower, upper) = self.ranges.pop_front()?;
+            let mut options = ReadOptions::new().keys(false);
+            options = match lower {
+                Bound::Included(k) => options.gte(k),
+                Bound::Excluded(k) => options.gt(k),
+                Bound::Unbounded => options,
+            };
+            options = match upper {
+                Bound::Included(k) => options.lte(k),
+                Bound::Excluded(k) => options.lt(k),
+                Bound::Unbounded => options,
+            };
+            if self.reverse {
+                options = options.reverse();
+            }
+            match self.level.read(options) {
+                Ok(rows) => self.current = Some(rows),
+                Err(e) => {
+                    self.ranges.clear();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Records appended after a point, as they come.
+struct Tail {
+    log: LogReader<Value>,
+    cursor: Since,
+    page: Option<Records<Value>>,
+}
+
+impl Iterator for Tail {
+    type Item = Result<(u64, Value), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(page) = &mut self.page {
+                match page.next() {
+                    Some(Ok(record)) => {
+                        self.cursor = Since::At(record.seq);
+                        return Some(Ok((record.seq.get(), record.value)));
+                    }
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.page = None,
+                }
+            }
+            let watch = self.log.since_watch();
+            if watch.get() == self.cursor
+                && let Err(e) = watch.wait_change(self.cursor, None)
+            {
+                return Some(Err(e));
+            }
+            let lower = match self.cursor {
+                Since::Empty => Bound::Unbounded,
+                Since::At(seq) => Bound::Excluded(seq),
+            };
+            self.page = Some(self.log.records(lower, Bound::Unbounded, false));
+        }
+    }
+}
+
+/// The results of [`QueryHandle::read`]. After an error, it ends.
+pub struct Results {
+    items: Items,
+    done: bool,
+}
+
+impl Iterator for Results {
+    type Item = Result<Value, Error>;
+
+    fn next(&mut self) -> Option<Result<Value, Error>> {
+        if self.done {
+            return None;
+        }
+        let item = self.items.next();
+        self.done = !matches!(item, Some(Ok(_)));
+        item.map(|item| item.map(|(_, value)| value))
+    }
+}
+
+/// The results of [`QueryHandle::live`]. It ends with [`Error::Closed`] when the database
+/// closes, and after any other error.
+pub struct LiveResults {
+    marker: bool,
+    old: Option<Items>,
+    live: Items,
+    done: bool,
+}
+
+impl LiveResults {
+    fn step(&mut self) -> Option<Result<LiveResult, Error>> {
+        if let Some(old) = &mut self.old {
+            match old.next() {
+                Some(item) => return Some(item.map(|(_, v)| LiveResult::Value(v))),
+                None => {
+                    self.old = None;
+                    if self.marker {
+                        return Some(Ok(LiveResult::Sync));
+                    }
+                }
+            }
+        }
+        self.live
+            .next()
+            .map(|item| item.map(|(_, v)| LiveResult::Value(v)))
+    }
+}
+
+impl Iterator for LiveResults {
+    type Item = Result<LiveResult, Error>;
+
+    fn next(&mut self) -> Option<Result<LiveResult, Error>> {
+        if self.done {
+            return None;
+        }
+        let item = self.step();
+        self.done = !matches!(item, Some(Ok(_)));
+        item
+    }
+}

@@ -1,0 +1,236 @@
+//! `$reduce`: aggregates and group-by.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde_json::{Map as JsonMap, Value};
+
+use crate::error::QueryError;
+use crate::filter::join;
+use crate::map::Map;
+use crate::value::{compare, number, number_value};
+
+/// An aggregate over values (JS map-filter-reduce's `$reduce` argument).
+///
+/// ```
+/// use flumeview_query::{Map, Reduce, ReduceField};
+/// use serde_json::json;
+///
+/// // Per country: how many people, and the youngest age.
+/// let stats = Reduce::Object(vec![
+///     ("country".into(), ReduceField::Group(Map::path("country"))),
+///     ("people".into(), ReduceField::Reduce(Reduce::Count)),
+///     ("youngest".into(), ReduceField::Reduce(Reduce::Min(Map::path("age")))),
+/// ]);
+/// let people = [json!({"country": "us", "age": 30}), json!({"country": "nz", "age": 10})];
+/// assert_eq!(
+///     stats.run(people.iter()),
+///     vec![
+///         json!({"country": "nz", "people": 1, "youngest": 10}),
+///         json!({"country": "us", "people": 1, "youngest": 30}),
+///     ]
+/// );
+/// ```
+#[derive(Clone, PartialEq, Debug)]
+pub enum Reduce {
+    /// How many values (`$count`; `0` for none).
+    Count,
+    /// The sum of the mapped numbers (`$sum`; others are skipped).
+    Sum(Map),
+    /// The product of the mapped numbers (`$product`).
+    Product(Map),
+    /// The smallest mapped value in the index order (`$min`; `null` for none).
+    Min(Map),
+    /// The largest mapped value (`$max`).
+    Max(Map),
+    /// The mapped values, in order (`$collect`).
+    Collect(Map),
+    /// An object: reducers per field, and group-by fields. With group fields, the result is
+    /// one object per group, in group key order; without, one object.
+    Object(Vec<(String, ReduceField)>),
+}
+
+/// A field of [`Reduce::Object`].
+#[derive(Clone, PartialEq, Debug)]
+pub enum ReduceField {
+    /// Group by the value at this path (a string, integer or array in JSON).
+    Group(Map),
+    /// Reduce the group's values.
+    Reduce(Reduce),
+}
+
+/// A group key: values in the index order; values that order cannot tell apart (objects) by
+/// their JSON text.
+#[derive(PartialEq, Eq)]
+struct GroupKey(Vec<Option<Value>>);
+
+impl Ord for GroupKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        for (a, b) in self.0.iter().zip(&other.0) {
+            let order = compare(a.as_ref(), b.as_ref()).then_with(|| {
+                let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+                text(a).cmp(&text(b))
+            });
+            if order != Ordering::Equal {
+                return order;
+            }
+        }
+        self.0.len().cmp(&other.0.len())
+    }
+}
+
+impl PartialOrd for GroupKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Reduce {
+    /// Parses the JS syntax: `{$count: true}`, `{$sum: path}`, `{$product: path}`,
+    /// `{$min: path}`, `{$max: path}`, `{$collect: map}`, or an object whose fields are
+    /// reducers (objects) or group-by paths (strings, integers, arrays).
+    pub fn parse(json: &Value) -> Result<Reduce, QueryError> {
+        Reduce::parse_at(json, "$reduce")
+    }
+
+    pub(crate) fn parse_at(json: &Value, at: &str) -> Result<Reduce, QueryError> {
+        let Value::Object(obj) = json else {
+            return Err(QueryError::malformed(
+                at,
+                format!("expected a reducer object, not {json}"),
+            ));
+        };
+        if obj.keys().any(|k| k.starts_with('$')) {
+            if obj.len() != 1 {
+                return Err(QueryError::malformed(at, "one reducer per object"));
+            }
+            let Some((name, arg)) = obj.iter().next() else {
+                return Err(QueryError::malformed(at, "one reducer per object"));
+            };
+            let at = join(at, name);
+            let map = || Map::parse_at(arg, &at);
+            return Ok(match name.as_str() {
+                "$count" => {
+                    if arg != &Value::Bool(true) {
+                        return Err(QueryError::malformed(&at, format!("takes true, not {arg}")));
+                    }
+                    Reduce::Count
+                }
+                "$sum" => Reduce::Sum(map()?),
+                "$product" => Reduce::Product(map()?),
+                "$min" => Reduce::Min(map()?),
+                "$max" => Reduce::Max(map()?),
+                "$collect" => Reduce::Collect(map()?),
+                other => {
+                    return Err(QueryError::malformed(
+                        &at,
+                        format!("unknown reducer {other}"),
+                    ));
+                }
+            });
+        }
+        if obj.is_empty() {
+            return Err(QueryError::malformed(at, "an empty reducer object"));
+        }
+        obj.iter()
+            .map(|(name, field)| {
+                let at = join(at, name);
+                let field = match field {
+                    Value::Object(_) => ReduceField::Reduce(Reduce::parse_at(field, &at)?),
+                    _ => ReduceField::Group(Map::parse_at(field, &at)?),
+                };
+                Ok((name.clone(), field))
+            })
+            .collect::<Result<_, QueryError>>()
+            .map(Reduce::Object)
+    }
+
+    fn has_groups(&self) -> bool {
+        matches!(self, Reduce::Object(fields) if fields.iter().any(|(_, f)| matches!(f, ReduceField::Group(_))))
+    }
+
+    /// Reduces `values` to the stage's output: one item, or one per group.
+    pub fn run<'a>(&self, values: impl Iterator<Item = &'a Value>) -> Vec<Value> {
+        let values: Vec<&Value> = values.collect();
+        match self.aggregate(&values) {
+            Value::Array(groups) if self.has_groups() => groups,
+            one => vec![one],
+        }
+    }
+
+    fn aggregate(&self, values: &[&Value]) -> Value {
+        fn mapped<'v>(values: &'v [&Value], map: &'v Map) -> impl Iterator<Item = Value> + 'v {
+            values.iter().filter_map(move |v| map.apply(v))
+        }
+        let numbers = |map: &Map| {
+            values
+                .iter()
+                .filter_map(move |v| match map.apply(v) {
+                    Some(Value::Number(n)) => Some(number(&n)),
+                    _ => None,
+                })
+                .collect::<Vec<f64>>()
+        };
+        match self {
+            Reduce::Count => Value::from(values.len()),
+            Reduce::Sum(map) => number_value(numbers(map).iter().sum()),
+            Reduce::Product(map) => number_value(numbers(map).iter().product()),
+            Reduce::Min(map) => mapped(values, map)
+                .min_by(|a, b| compare(Some(a), Some(b)))
+                .unwrap_or(Value::Null),
+            Reduce::Max(map) => mapped(values, map)
+                .reduce(|a, b| match compare(Some(&a), Some(&b)) {
+                    Ordering::Greater => a,
+                    _ => b,
+                })
+                .unwrap_or(Value::Null),
+            Reduce::Collect(map) => Value::Array(mapped(values, map).collect()),
+            Reduce::Object(fields) => {
+                if !self.has_groups() {
+                    return Value::Object(object(fields, values, &[]));
+                }
+                let groups_by: Vec<&Map> = fields
+                    .iter()
+                    .filter_map(|(_, f)| match f {
+                        ReduceField::Group(map) => Some(map),
+                        ReduceField::Reduce(_) => None,
+                    })
+                    .collect();
+                let mut groups: BTreeMap<GroupKey, Vec<&Value>> = BTreeMap::new();
+                for value in values {
+                    let key = GroupKey(groups_by.iter().map(|m| m.apply(value)).collect());
+                    groups.entry(key).or_default().push(value);
+                }
+                Value::Array(
+                    groups
+                        .into_iter()
+                        .map(|(key, members)| Value::Object(object(fields, &members, &key.0)))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+/// A reducer object's output for one group (`key`: the group fields' values, in order).
+fn object(
+    fields: &[(String, ReduceField)],
+    values: &[&Value],
+    key: &[Option<Value>],
+) -> JsonMap<String, Value> {
+    let mut out = JsonMap::new();
+    let mut key = key.iter();
+    for (name, field) in fields {
+        match field {
+            ReduceField::Group(_) => {
+                if let Some(Some(v)) = key.next() {
+                    out.insert(name.clone(), v.clone());
+                }
+            }
+            ReduceField::Reduce(reduce) => {
+                out.insert(name.clone(), reduce.aggregate(values));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,106 @@
+//! [`Query`]: the view that keeps the declared indexes.
+
+use std::sync::Arc;
+
+use flumedb_core::{CommitPolicy, LogReader, Record, Stored, View, ViewContext, ViewSync};
+use flumeview_level::{Level, LevelError};
+use serde_json::Value;
+
+use crate::error::QueryError;
+use crate::index::Index;
+use crate::read::QueryHandle;
+
+/// A query view: keeps the declared [`Index`]es (one row per record per index, in a
+/// flumeview-level store) and answers map-filter-reduce [`Pipeline`](crate::Pipeline)s,
+/// reading the best index's key ranges, or the whole log when no index helps.
+///
+/// The stored version is derived from `version` *and* the index declarations, so adding,
+/// removing or changing an index rebuilds the view by itself.
+///
+/// ```
+/// use flumedb_core::{Flume, Json};
+/// use flumelog_memory::MemoryLog;
+/// use flumeview_query::{Index, Pipeline, Query, QueryOptions};
+/// use serde_json::json;
+///
+/// let db = Flume::open(MemoryLog::new(), Json)?;
+/// let query = db.add_view(
+///     "query",
+///     Query::new(1, vec![Index::new("typ", ["value.content.type", "timestamp"])])?,
+/// )?;
+/// db.append(&json!({"value": {"content": {"type": "post"}}, "timestamp": 1}))?;
+/// db.append(&json!({"value": {"content": {"type": "vote"}}, "timestamp": 2}))?;
+///
+/// let posts = Pipeline::parse(&json!([{"$filter": {"value": {"content": {"type": "post"}}}}]))?;
+/// let found: Vec<_> = query.read(&posts, QueryOptions::new())?.collect::<Result<_, _>>()?;
+/// assert_eq!(found, [json!({"value": {"content": {"type": "post"}}, "timestamp": 1})]);
+/// assert_eq!(query.explain(&posts, &QueryOptions::new()).index.as_deref(), Some("typ"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Query {
+    level: Level<Value>,
+    indexes: Arc<Vec<Index>>,
+}
+
+impl Query {
+    /// A query view of `version` with these indexes (names unique and non-empty, each with at
+    /// least one path). With no indexes every query scans the log.
+    pub fn new(version: u32, indexes: Vec<Index>) -> Result<Query, QueryError> {
+        Index::check(&indexes)?;
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&version.to_le_bytes());
+        for index in &indexes {
+            hasher.update(index.describe().as_bytes());
+            hasher.update(&[0]);
+        }
+        let stored_version = hasher.finalize();
+        let indexes = Arc::new(indexes);
+        let keys_of = indexes.clone();
+        let level = Level::new(stored_version, move |record: &Value, seq| {
+            Ok(keys_of.iter().map(|index| index.key(record, seq)).collect())
+        });
+        Ok(Query { level, indexes })
+    }
+}
+
+impl View<Value> for Query {
+    type Handle = QueryHandle;
+    type Error = LevelError;
+
+    fn version(&self) -> u32 {
+        self.level.version()
+    }
+
+    fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, LevelError> {
+        self.level.open(ctx)
+    }
+
+    fn handle(&self, sync: ViewSync, log: LogReader<Value>) -> QueryHandle {
+        QueryHandle::new(
+            self.level.handle(sync.clone(), log.clone()),
+            sync,
+            log,
+            self.indexes.clone(),
+        )
+    }
+
+    fn apply(&mut self, records: &[Record<Value>]) -> Result<(), LevelError> {
+        self.level.apply(records)
+    }
+
+    fn flush(&mut self) -> Result<(), LevelError> {
+        self.level.flush()
+    }
+
+    fn reset(&mut self) -> Result<(), LevelError> {
+        self.level.reset()
+    }
+
+    fn close(&mut self) -> Result<(), LevelError> {
+        self.level.close()
+    }
+
+    fn commit_policy(&self) -> CommitPolicy {
+        self.level.commit_policy()
+    }
+}

@@ -1,0 +1,260 @@
+//! The query view in a database: live reads, persistence, rebuilds when indexes change,
+//! deleted records, limits.
+
+use std::thread;
+use std::time::Duration;
+
+use flumedb_core::{Error, Flume, Json, Seq};
+use flumelog_memory::MemoryLog;
+use flumelog_offset::OffsetLog;
+use flumeview_query::{Index, LiveResult, Pipeline, Query, QueryError, QueryOptions};
+use serde_json::{Value, json};
+
+fn msg(i: u64) -> Value {
+    let ty = ["post", "vote", "contact"][(i % 3) as usize];
+    json!({"i": i, "author": format!("@{}", i % 4), "type": ty, "ts": 1000 + i})
+}
+
+fn indexes() -> Vec<Index> {
+    vec![
+        Index::new("typ", ["type", "ts"]),
+        Index::new("aut", ["author", "ts"]),
+    ]
+}
+
+fn is(values: &[Value]) -> Vec<u64> {
+    values.iter().map(|v| v["i"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn live_queries_see_each_new_matching_record_exactly_once() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+    for i in 0..30 {
+        db.append(&msg(i)).unwrap();
+    }
+    let votes = Pipeline::parse(&json!({"type": "vote"})).unwrap();
+    // Through the index, and as a scan (filters no index helps).
+    let scan_votes = Pipeline::parse(&json!([
+        {"$filter": {"type": {"$ne": "post"}}},
+        {"$filter": {"type": {"$ne": "contact"}}}
+    ]))
+    .unwrap();
+    assert!(q.explain(&scan_votes, &QueryOptions::new()).index.is_none());
+    assert!(q.explain(&votes, &QueryOptions::new()).index.is_some());
+    let mut live = q.live(&votes, QueryOptions::new()).unwrap();
+    let mut live_scan = q.live(&scan_votes, QueryOptions::new()).unwrap();
+    let mut live_new = q.live(&votes, QueryOptions::new().old(false)).unwrap();
+
+    let expect_old: Vec<u64> = (0..30).filter(|i| i % 3 == 1).collect();
+    let expect_new: Vec<u64> = (30..300).filter(|i| i % 3 == 1).collect();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 30..300 {
+                db.append(&msg(i)).unwrap();
+                if i % 50 == 0 {
+                    thread::sleep(Duration::from_millis(2));
+                }
+            }
+        });
+        for live in [&mut live, &mut live_scan] {
+            let mut old = Vec::new();
+            while let LiveResult::Value(v) = live.next().unwrap().unwrap() {
+                old.push(v);
+            }
+            assert_eq!(is(&old), expect_old);
+            let new: Vec<Value> = live
+                .by_ref()
+                .take(expect_new.len())
+                .map(|r| match r.unwrap() {
+                    LiveResult::Value(v) => v,
+                    LiveResult::Sync => panic!("a second sync marker"),
+                })
+                .collect();
+            assert_eq!(is(&new), expect_new);
+        }
+        let new: Vec<Value> = live_new
+            .by_ref()
+            .take(expect_new.len())
+            .map(|r| match r.unwrap() {
+                LiveResult::Value(v) => v,
+                LiveResult::Sync => panic!("no sync marker without old results"),
+            })
+            .collect();
+        assert_eq!(is(&new), expect_new);
+    });
+    // Nothing more arrives: one more append gives exactly one more result.
+    db.append(&msg(301)).unwrap();
+    db.append(&msg(304)).unwrap();
+    assert_eq!(
+        is(&[match live.next().unwrap().unwrap() {
+            LiveResult::Value(v) => v,
+            LiveResult::Sync => panic!(),
+        }]),
+        [301]
+    );
+    // Closing the database ends live reads.
+    db.close().unwrap();
+    let rest: Vec<_> = live.collect();
+    assert!(matches!(rest.last(), Some(Err(Error::Closed))), "{rest:?}");
+}
+
+#[test]
+fn live_queries_that_cannot_run_live_are_refused() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+    let refused = |query: Value, options: QueryOptions| match q
+        .live(&Pipeline::parse(&query).unwrap(), options)
+    {
+        Err(Error::View { source, .. }) => matches!(
+            source.downcast_ref::<QueryError>(),
+            Some(QueryError::NotLive(_))
+        ),
+        _ => false,
+    };
+    assert!(refused(
+        json!([{"$reduce": {"$count": true}}]),
+        QueryOptions::new()
+    ));
+    // A sort no index serves cannot order records that have not arrived (JS emitted nothing).
+    assert!(refused(
+        json!([{"$sort": "i"}]),
+        QueryOptions::new().old(false)
+    ));
+    // Served by an index, or with old results to sort: accepted.
+    assert!(!refused(
+        json!([{"$sort": ["type", "ts"]}]),
+        QueryOptions::new().old(false)
+    ));
+    assert!(!refused(json!([{"$sort": "i"}]), QueryOptions::new()));
+}
+
+#[test]
+fn a_live_sort_orders_the_stored_results_then_follows_arrivals() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+    for i in [5, 1, 3] {
+        db.append(&json!({"i": i})).unwrap();
+    }
+    let mut live = q
+        .live(
+            &Pipeline::parse(&json!([{"$sort": {"$reverse": "i"}}])).unwrap(),
+            QueryOptions::new(),
+        )
+        .unwrap();
+    db.append(&json!({"i": 4})).unwrap();
+    db.append(&json!({"i": 9})).unwrap();
+    let got: Vec<LiveResult> = live.by_ref().take(6).map(Result::unwrap).collect();
+    let v = |i: u64| LiveResult::Value(json!({ "i": i }));
+    assert_eq!(got, [v(5), v(3), v(1), LiveResult::Sync, v(4), v(9)]);
+}
+
+#[test]
+fn the_view_persists_and_rebuilds_when_its_indexes_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    let votes = Pipeline::parse(&json!({"type": "vote", "author": "@1"})).unwrap();
+    let expect: Vec<u64> = (0..600).filter(|i| i % 3 == 1 && i % 4 == 1).collect();
+    {
+        let db = Flume::open(OffsetLog::open(&path).unwrap(), Json).unwrap();
+        let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+        let batch: Vec<Value> = (0..600).map(msg).collect();
+        db.append_batch(&batch).unwrap();
+        let got: Vec<Value> = q
+            .read(&votes, QueryOptions::new())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(is(&got), expect);
+        db.close().unwrap();
+    }
+    // Reopened with the same indexes: current at once, nothing rebuilt.
+    {
+        let db = Flume::open(OffsetLog::open(&path).unwrap(), Json).unwrap();
+        let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+        assert_eq!(q.progress().since, db.since(), "the view was rebuilt");
+        let got: Vec<Value> = q
+            .read(&votes, QueryOptions::new())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(is(&got), expect);
+        db.close().unwrap();
+    }
+    // A new index, with the same version number: the view rebuilds on its own and uses it.
+    {
+        let db = Flume::open(OffsetLog::open(&path).unwrap(), Json).unwrap();
+        let mut changed = indexes();
+        changed.push(Index::new("ta", ["type", "author"]));
+        let q = db.add_view("q", Query::new(1, changed).unwrap()).unwrap();
+        let explain = q.explain(&votes, &QueryOptions::new());
+        assert_eq!(explain.index.as_deref(), Some("ta"));
+        let got: Vec<Value> = q
+            .read(&votes, QueryOptions::new())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(is(&got), expect);
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn deleted_records_are_skipped_by_index_reads_and_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Flume::open(
+        OffsetLog::open(dir.path().join("log.offset")).unwrap(),
+        Json,
+    )
+    .unwrap();
+    let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+    let seqs: Vec<Seq> = db
+        .append_batch(&(0..9).map(msg).collect::<Vec<_>>())
+        .unwrap();
+    db.log().del(seqs[4]).unwrap();
+    let read = |query: Value| -> Vec<u64> {
+        is(&q
+            .read_json(&query, QueryOptions::new())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>())
+    };
+    assert_eq!(read(json!({"type": "vote"})), [1, 7]);
+    assert_eq!(read(json!({"i": {"$gte": 3}})), [3, 5, 6, 7, 8]);
+}
+
+#[test]
+fn limits_stop_early_and_reverse_reads_newest_first() {
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+    db.append_batch(&(0..100).map(msg).collect::<Vec<_>>())
+        .unwrap();
+    let posts = Pipeline::parse(&json!({"type": "post"})).unwrap();
+    let read = |options| {
+        is(&q
+            .read(&posts, options)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>())
+    };
+    assert_eq!(read(QueryOptions::new().limit(3)), [0, 3, 6]);
+    assert_eq!(read(QueryOptions::new().limit(3).reverse()), [99, 96, 93]);
+    assert_eq!(read(QueryOptions::new().limit(0)), Vec::<u64>::new());
+    // Scans too.
+    let scan = Pipeline::parse(&json!({"i": {"$int": true}})).unwrap();
+    let got = q
+        .read(&scan, QueryOptions::new().reverse().limit(2))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>();
+    assert_eq!(is(&got), [99, 98]);
+    // An empty log: nothing, also live-only.
+    let empty = Flume::open(MemoryLog::new(), Json).unwrap();
+    let q = empty
+        .add_view("q", Query::new(1, indexes()).unwrap())
+        .unwrap();
+    assert_eq!(q.read(&posts, QueryOptions::new()).unwrap().count(), 0);
+    let mut live = q.live(&posts, QueryOptions::new().old(false)).unwrap();
+    empty.append(&msg(0)).unwrap();
+    assert_eq!(live.next().unwrap().unwrap(), LiveResult::Value(msg(0)));
+}
