@@ -33,6 +33,7 @@ pub struct ReadOptions {
     values: bool,
     old: bool,
     sync: bool,
+    wait: Wait,
 }
 
 impl Default for ReadOptions {
@@ -46,6 +47,7 @@ impl Default for ReadOptions {
             values: true,
             old: true,
             sync: true,
+            wait: Wait::Latest,
         }
     }
 }
@@ -103,6 +105,13 @@ impl ReadOptions {
     /// Live reads: with `false`, no [`LiveItem::Sync`] marker between old and new rows.
     pub fn sync(mut self, sync: bool) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// How long `read` waits for the view first (default [`Wait::Latest`]: everything
+    /// appended before the read began).
+    pub fn wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
         self
     }
 
@@ -233,7 +242,7 @@ impl<T: Send + 'static> LevelHandle<T> {
     /// deleted records are skipped.
     pub fn read(&self, options: ReadOptions) -> Result<LevelIter<T>, Error> {
         let (lower, upper) = options.encoded()?;
-        let rows = self.sync.read(Wait::Latest, || {
+        let rows = self.sync.read(options.wait, || {
             self.store()
                 .map(|s| s.range(lower.clone(), upper.clone(), options.reverse))
         })??;

@@ -31,6 +31,9 @@ pub enum Filter {
     Items(Vec<Filter>),
     /// Operators, all of which must hold.
     Ops(Vec<Op>),
+    /// Filters that must all hold (the builder makes these when a value has both its own
+    /// conditions and conditions on its fields; the JSON syntax has no such form).
+    All(Vec<Filter>),
 }
 
 /// A filter operator. Comparisons use the index order (see [`compare`](crate::compare)).
@@ -86,7 +89,18 @@ impl Filter {
     pub fn field_path(self, path: &[&str], filter: Filter) -> Filter {
         let mut fields = match self {
             Filter::Fields(fields) => fields,
-            other => return other,
+            Filter::All(mut parts) => {
+                let at = parts.iter().rposition(|p| matches!(p, Filter::Fields(_)));
+                match at {
+                    Some(at) => {
+                        let part = std::mem::take(&mut parts[at]);
+                        parts[at] = part.field_path(path, filter);
+                    }
+                    None => parts.push(Filter::new().field_path(path, filter)),
+                }
+                return Filter::All(parts);
+            }
+            other => return Filter::All(vec![other, Filter::new().field_path(path, filter)]),
         };
         match path {
             [] => return Filter::Fields(fields),
@@ -115,7 +129,7 @@ impl Filter {
                 ops.push(op);
                 Filter::Ops(ops)
             }
-            _ => Filter::Ops(vec![op]),
+            other => Filter::All(vec![other, Filter::Ops(vec![op])]),
         }
     }
 
@@ -209,6 +223,7 @@ impl Filter {
                 _ => false,
             },
             Filter::Ops(ops) => ops.iter().all(|op| op.matches(value)),
+            Filter::All(parts) => parts.iter().all(|f| f.matches_opt(value)),
         }
     }
 

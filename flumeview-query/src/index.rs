@@ -15,6 +15,11 @@ use crate::value::{lookup_fields, to_key, top};
 /// field is indexed above every value, and one that cannot be a key (an object) just below,
 /// so every record is in every index and an index read finds exactly what a full scan finds.
 ///
+/// One exception: a row key is at most 60 KiB. When a record's fields are longer than that,
+/// its fields over 1 KiB are indexed as objects are; index reads then find that record only
+/// through ranges that reach objects (`$gt`, `$gte`, `$is: "array"`/`"object"`), and a full
+/// scan always finds it.
+///
 /// ```
 /// use flumeview_query::Index;
 /// let typ = Index::new("typ", ["value.content.type", "timestamp"]);
@@ -29,6 +34,10 @@ pub struct Index {
 /// Field values whose key encodes to more than this are indexed as the top value when the
 /// whole key would exceed the store's limit.
 const LONG_FIELD: usize = 1024;
+
+/// Index names and paths are bounded so that every row key can be encoded.
+const MAX_NAME: usize = 256;
+const MAX_PATHS: usize = 32;
 
 impl Index {
     /// An index named `name` over dotted paths (`"value.content.type"`).
@@ -64,6 +73,18 @@ impl Index {
         for (i, index) in indexes.iter().enumerate() {
             if index.name.is_empty() {
                 return Err(QueryError::Index("an index needs a name".into()));
+            }
+            if index.name.len() > MAX_NAME {
+                return Err(QueryError::Index(format!(
+                    "index names are at most {MAX_NAME} bytes"
+                )));
+            }
+            if index.paths.len() > MAX_PATHS {
+                return Err(QueryError::Index(format!(
+                    "index '{}' has {} paths; at most {MAX_PATHS}",
+                    index.name,
+                    index.paths.len()
+                )));
             }
             if indexes[..i].iter().any(|other| other.name == index.name) {
                 return Err(QueryError::Index(format!(
@@ -115,12 +136,34 @@ impl Index {
                 *item = top();
             }
         }
+        let key = Key::Array(items);
+        if key.encode().is_ok() {
+            return key;
+        }
+        // Not reached with the limits above; never return a key the store refuses.
+        let Key::Array(mut items) = key else {
+            return top();
+        };
+        for item in &mut items[1..last] {
+            *item = top();
+        }
         Key::Array(items)
     }
 
-    /// A stable text form, for the view's version.
-    pub(crate) fn describe(&self) -> String {
-        let paths: Vec<String> = self.paths.iter().map(|p| p.join("\u{1}")).collect();
-        format!("{}\u{2}{}", self.name, paths.join("\u{3}"))
+    /// A stable, unambiguous form (every part length-prefixed), for the view's version.
+    pub(crate) fn describe(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut part = |bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        part(self.name.as_bytes());
+        for path in &self.paths {
+            part(&(path.len() as u64).to_le_bytes());
+            for segment in path {
+                part(segment.as_bytes());
+            }
+        }
+        out
     }
 }

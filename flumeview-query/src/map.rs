@@ -34,7 +34,8 @@ pub enum Map {
 }
 
 impl Map {
-    /// The value at a dotted path; all-digit segments index arrays (`"tags.0"`).
+    /// The value at a dotted path; segments of digits index arrays (`"tags.0"`, `"tags.-1"`).
+    /// For an object field named like a number, build [`Map::Path`] with [`Step::Field`].
     pub fn path(path: &str) -> Map {
         Map::Path(parse_dotted(path))
     }
@@ -127,12 +128,17 @@ impl Map {
     }
 }
 
-/// A dotted path's steps: all-digit segments are array positions.
+/// A dotted path's steps: segments of digits (with an optional leading `-`) are array
+/// positions.
 pub(crate) fn parse_dotted(path: &str) -> Vec<Step> {
     path.split('.')
-        .map(|s| match s.parse::<i64>() {
-            Ok(i) => Step::Index(i),
-            Err(_) => Step::Field(s.to_string()),
+        .map(|s| {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            match s.parse::<i64>() {
+                Ok(i) if numeric => Step::Index(i),
+                _ => Step::Field(s.to_string()),
+            }
         })
         .collect()
 }

@@ -132,7 +132,11 @@ impl Pipeline {
                 .enumerate()
                 .map(|(i, stage)| parse_stage(stage, &format!("[{i}]")))
                 .collect::<Result<_, _>>()?,
-            Value::Object(obj) if obj.len() == 1 && obj.keys().all(|k| k.starts_with('$')) => {
+            Value::Object(obj)
+                if obj
+                    .keys()
+                    .any(|k| matches!(k.as_str(), "$filter" | "$map" | "$reduce" | "$sort")) =>
+            {
                 vec![parse_stage(json, "")?]
             }
             Value::Object(_) => vec![Stage::Filter(Filter::parse_at(json, "$filter")?)],

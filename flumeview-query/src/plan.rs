@@ -125,6 +125,11 @@ fn collect<'a>(
                 path.pop();
             }
         }
+        Filter::All(parts) => {
+            for part in parts {
+                collect(part, path, out);
+            }
+        }
         leaf => out.entry(path.clone()).or_default().push(leaf),
     }
 }
@@ -290,6 +295,7 @@ fn constraint(leaf: &Filter) -> Option<Constraint> {
     match leaf {
         Filter::Literal(v) => Some(Constraint::Points(vec![exact_key(v)?])),
         Filter::Fields(_) => None,
+        Filter::All(parts) => merge(parts.iter().filter_map(constraint).collect()),
         Filter::Items(items) => {
             let parts: Vec<Constraint> = items.iter().map(constraint).collect::<Option<_>>()?;
             if parts

@@ -149,9 +149,11 @@ impl QueryHandle {
 
     /// A live read: the stored results (unless `old(false)`), then [`LiveResult::Sync`]
     /// (unless `sync(false)`), then a result for each matching record as it is appended,
-    /// exactly once. Only `$filter`, `$map` and `$sort` stages can run live; a `$sort` orders
-    /// the stored results, and with `old(false)` only an index that serves it is accepted (it
-    /// cannot order records that have not arrived).
+    /// exactly once. Only `$filter`, `$map` and `$sort` stages can run live. A `$sort` orders
+    /// the stored results; new results always come in arrival (log) order. With `old(false)`
+    /// there are no stored results, and a `$sort` is accepted only when an index order serves
+    /// it (as for JS's `$sort` hint); otherwise it is an error rather than a sort that silently
+    /// does nothing.
     pub fn live(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<LiveResults, Error> {
         if pipeline.reduces() {
             return Err(self.error(QueryError::NotLive(
@@ -256,7 +258,8 @@ impl Iterator for IndexRows {
                 }
             }
             let (lower, upper) = self.ranges.pop_front()?;
-            let mut options = ReadOptions::new().keys(false);
+            // Only what the read's cut needs (the first wait already covered it).
+            let mut options = ReadOptions::new().keys(false).wait(Wait::For(self.last));
             options = match lower {
                 Bound::Included(k) => options.gte(k),
                 Bound::Excluded(k) => options.gt(k),

@@ -61,14 +61,21 @@ pub enum ReduceField {
 
 /// A group key: values in the index order; values that order cannot tell apart (objects) by
 /// their JSON text.
-#[derive(PartialEq, Eq)]
 struct GroupKey(Vec<Option<Value>>);
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for GroupKey {}
 
 impl Ord for GroupKey {
     fn cmp(&self, other: &Self) -> Ordering {
         for (a, b) in self.0.iter().zip(&other.0) {
             let order = compare(a.as_ref(), b.as_ref()).then_with(|| {
-                let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+                let text = |v: &Option<Value>| v.as_ref().map(canonical);
                 text(a).cmp(&text(b))
             });
             if order != Ordering::Equal {
@@ -76,6 +83,28 @@ impl Ord for GroupKey {
             }
         }
         self.0.len().cmp(&other.0.len())
+    }
+}
+
+/// A text form in which equal values are equal: numbers as floats, object keys sorted.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Number(n) => format!("{:?}", number(n)),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        Value::Object(map) => {
+            let mut fields: Vec<(&String, String)> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            fields.sort();
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|(k, v)| format!("{}:{v}", Value::from(k.as_str())))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        other => other.to_string(),
     }
 }
 

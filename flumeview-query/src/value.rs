@@ -30,7 +30,9 @@ pub fn lookup<'a>(value: &'a Value, path: &[Step]) -> Option<&'a Value> {
             (Step::Field(name), Value::Object(map)) => map.get(name)?,
             (Step::Index(i), Value::Array(items)) => {
                 let i = if *i < 0 {
-                    items.len().checked_sub(i.unsigned_abs() as usize)?
+                    items
+                        .len()
+                        .checked_sub(usize::try_from(i.unsigned_abs()).ok()?)?
                 } else {
                     usize::try_from(*i).ok()?
                 };
@@ -61,7 +63,8 @@ fn rank(value: &Value, depth: usize) -> u8 {
         Value::Number(_) => 2,
         Value::String(_) => 3,
         Value::Array(items) => {
-            if depth >= MAX_DEPTH || items.iter().any(|item| rank(item, depth + 1) == LAST) {
+            // In a row key a field sits inside the key's array: one level fewer for it.
+            if depth + 1 >= MAX_DEPTH || items.iter().any(|item| rank(item, depth + 1) == LAST) {
                 LAST
             } else {
                 4

@@ -49,9 +49,9 @@ impl Query {
         Index::check(&indexes)?;
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(&version.to_le_bytes());
+        hasher.update(&(indexes.len() as u64).to_le_bytes());
         for index in &indexes {
-            hasher.update(index.describe().as_bytes());
-            hasher.update(&[0]);
+            hasher.update(&index.describe());
         }
         let stored_version = hasher.finalize();
         let indexes = Arc::new(indexes);

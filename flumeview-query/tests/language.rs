@@ -581,3 +581,93 @@ fn records_that_cannot_be_keys_never_break_the_indexer() {
     assert_eq!(read(json!([{"$sort": "name"}, {"$map": "name"}])).len(), 6);
     assert_eq!(q.progress().since, db.since());
 }
+
+#[test]
+fn the_builder_never_drops_a_condition() {
+    // A condition on the value itself, then on its fields: both hold.
+    let f = Filter::new().field("a", Filter::gte(1).field("x", 2));
+    assert!(f.matches(&json!({"a": {"x": 2}})));
+    assert!(!f.matches(&json!({"a": {"x": 3}})));
+    let f = Filter::from("x").and_gt("a");
+    assert!(f.matches(&json!("x")));
+    assert!(!f.matches(&json!("y")));
+    assert_eq!(
+        Map::path("tags.-1").apply(&json!({"tags": [1, 2]})),
+        Some(json!(2))
+    );
+    assert_eq!(
+        Map::path("a.+1").apply(&json!({"a": {"+1": 5}})),
+        Some(json!(5))
+    );
+}
+
+#[test]
+fn groups_of_equal_values_are_one_group() {
+    let records = vec![
+        json!({"name": "a", "k": 1}),
+        json!({"name": "b", "k": 1.0}),
+        json!({"name": "c", "k": {"x": 1, "y": 2}}),
+        json!({"name": "d", "k": {"y": 2, "x": 1}}),
+    ];
+    assert_eq!(
+        run(
+            &records,
+            json!([{"$reduce": {"k": "k", "n": {"$count": true}}}, {"$map": "n"}])
+        ),
+        [json!(2), json!(2)]
+    );
+}
+
+#[test]
+fn deep_arrays_and_long_values_stay_in_the_index() {
+    // An array nested as deep as a key allows inside a row key, and one level deeper.
+    let mut deep63 = json!(1);
+    for _ in 0..63 {
+        deep63 = json!([deep63]);
+    }
+    let deep64 = json!([deep63.clone()]);
+    let records = vec![
+        json!({"name": "a", "t": "post", "d": deep63}),
+        json!({"name": "b", "t": "post", "d": deep64}),
+        json!({"name": "c", "t": "post", "d": "x".repeat(61_000)}),
+    ];
+    let db = Flume::open(MemoryLog::new(), Json).unwrap();
+    let q = db
+        .add_view(
+            "q",
+            Query::new(
+                1,
+                vec![Index::new("typ", ["t"]), Index::new("deep", ["d", "t"])],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    db.append_batch(&records).unwrap();
+    let read = |query: Value| -> Vec<Value> {
+        q.read_json(&query, QueryOptions::new())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        read(json!([{"$filter": {"t": "post"}}, {"$map": "name"}])),
+        [json!("a"), json!("b"), json!("c")]
+    );
+    assert_eq!(
+        read(json!([{"$filter": {"d": {"$is": "array"}}}, {"$map": "name"}])),
+        [json!("a"), json!("b")]
+    );
+    assert_eq!(
+        read(json!([{"$sort": ["d", "t"]}, {"$map": "name"}])).len(),
+        3
+    );
+    assert_eq!(
+        q.explain(
+            &Pipeline::parse(&json!([{"$sort": ["d", "t"]}])).unwrap(),
+            &QueryOptions::new()
+        )
+        .index
+        .as_deref(),
+        Some("deep")
+    );
+}
