@@ -4,7 +4,8 @@
 //! Each message is `{key, value: {previous, author, sequence, timestamp, hash, content,
 //! signature}, timestamp}`, about 550 bytes of JSON. 200 authors with a skewed distribution
 //! (a few write most); content types post ≈45 % (3–60 words, some non-ASCII), vote ≈35 %
-//! (linking an earlier message), contact ≈15 %, about ≈5 %; timestamps increase.
+//! (linking an earlier message), contact ≈15 %, about ≈5 %; timestamps never decrease (the
+//! top-level receive timestamp repeats now and then, as in real feeds).
 
 #![allow(dead_code)]
 
@@ -148,8 +149,9 @@ pub fn messages(n: usize, seed: u64) -> Vec<Value> {
             json!({"type": "about", "about": authors[a], "name": format!("user{}", rng.below(10_000))})
         };
         let key = format!("%{}.sha256", base64(&rng.bytes(32)));
-        // Received a little after it was written, in order.
-        received = (timestamp + rng.below(2000) as u64).max(received + 1);
+        // Received a little after it was written, in order; messages received in the same
+        // millisecond share a timestamp (as in real feeds).
+        received = (timestamp + rng.below(2000) as u64).max(received);
         let message = json!({
             "key": key,
             "value": {
@@ -178,4 +180,36 @@ pub fn write_jsonl(path: &std::path::Path, messages: &[Value]) -> std::io::Resul
         text.push('\n');
     }
     std::fs::write(path, text)
+}
+
+/// The benchmark's parameters for `messages`: which records to get, which level keys, which
+/// authors to read, as `bench/js/bench.js` and the Rust side take them.
+pub fn params(messages: &[Value], seed: u64) -> Value {
+    let n = messages.len();
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let gets: Vec<usize> = (0..10_000).map(|_| rng.below(n)).collect();
+    let level_get: Vec<Value> = (0..10_000)
+        .map(|_| {
+            let m = &messages[rng.below(n)]["value"];
+            json!([m["author"], m["sequence"]])
+        })
+        .collect();
+    // A typical feed: the median author by message count (a few authors write most).
+    let mut counts = std::collections::BTreeMap::new();
+    for m in messages {
+        *counts
+            .entry(m["value"]["author"].as_str().unwrap_or_default())
+            .or_insert(0usize) += 1;
+    }
+    let mut by_count: Vec<(usize, &str)> = counts.iter().map(|(a, c)| (*c, *a)).collect();
+    by_count.sort();
+    let median = by_count.get(by_count.len() / 2).map_or("", |(_, a)| a);
+    json!({
+        "n": n,
+        "get": gets,
+        "level_get": level_get,
+        "range_author": median,
+        "query_author": median,
+        "query_since": messages.get(n / 2).map_or(json!(0), |m| m["timestamp"].clone()),
+    })
 }

@@ -80,13 +80,23 @@ pub(crate) struct Feeder<L: Log, T, C> {
     rebuilds: Vec<PendingRebuild>,
 }
 
+/// Chunks of fewer records are applied to their views one after the other (a thread per
+/// view costs tens of microseconds).
+const PARALLEL_FROM: usize = 64;
+
+/// Whether this machine has more than one core.
+fn parallel() -> bool {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
+}
+
 /// What stopped reading a chunk early.
 struct Stop {
     seq: Option<Seq>,
     error: Arc<Error>,
 }
 
-impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
+impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     pub(crate) fn new(
         core: Arc<Core<L, T, C>>,
         shared: Arc<Shared>,
@@ -285,15 +295,22 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
         stop: Option<Stop>,
     ) {
         let now = Instant::now();
+        let range = records
+            .first()
+            .zip(records.last())
+            .map(|(f, l)| (f.seq, l.seq));
+        let mut applied = self.apply_views(members, records, range);
         let mut updates = Vec::with_capacity(members.len());
         for &index in members {
             let slot = &mut self.slots[index];
-            let name = slot.name.clone();
             let mut failure = None;
-            if let (Some(first), Some(last)) = (records.first(), records.last()) {
-                match guarded(&name, Some((first.seq, last.seq)), || {
-                    slot.view.apply(records)
-                }) {
+            if range.is_some() {
+                match applied
+                    .iter_mut()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, r)| std::mem::replace(r, Ok(())))
+                    .unwrap_or(Ok(()))
+                {
                     Ok(()) => {
                         slot.since = reached;
                         slot.unflushed += records.len() as u64;
@@ -319,6 +336,57 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Feeder<L, T, C> {
                 }
             }
         });
+    }
+
+    /// Applies `records` to each member view: on threads of their own when there are several
+    /// views and enough records (each view owns its state, so they can run at once; the
+    /// feeder is otherwise the bottleneck of indexing and rebuilds on more than one core).
+    fn apply_views(
+        &mut self,
+        members: &[usize],
+        records: &[Record<T>],
+        range: Option<(Seq, Seq)>,
+    ) -> Vec<(usize, Result<(), Stop>)> {
+        if range.is_none() {
+            return Vec::new();
+        }
+        let mut chosen: Vec<(usize, &mut Slot<T>)> = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(index, _)| members.contains(index))
+            .collect();
+        let apply = |slot: &mut Slot<T>| {
+            let name = slot.name.clone();
+            guarded(&name, range, || slot.view.apply(records))
+        };
+        if chosen.len() < 2 || records.len() < PARALLEL_FROM || !parallel() {
+            return chosen
+                .into_iter()
+                .map(|(index, slot)| (index, apply(slot)))
+                .collect();
+        }
+        let (first_index, first) = chosen.remove(0);
+        std::thread::scope(|scope| {
+            let others: Vec<_> = chosen
+                .into_iter()
+                .map(|(index, slot)| (index, scope.spawn(move || apply(slot))))
+                .collect();
+            let mut results = vec![(first_index, apply(first))];
+            for (index, handle) in others {
+                // `guarded` catches a view's panic, so a join error cannot come from a view.
+                let result = handle.join().unwrap_or_else(|_| {
+                    Err(Stop {
+                        seq: None,
+                        error: Arc::new(Error::Io(std::io::Error::other(
+                            "a view's apply thread failed",
+                        ))),
+                    })
+                });
+                results.push((index, result));
+            }
+            results
+        })
     }
 
     /// Answers the rebuilds whose views have all caught up (or failed).

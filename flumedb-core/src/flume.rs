@@ -69,7 +69,7 @@ impl<T> Default for FlumeOptions<T> {
     }
 }
 
-impl<T: Send + 'static> FlumeOptions<T> {
+impl<T: Send + Sync + 'static> FlumeOptions<T> {
     /// The defaults: no mapper, ready, a 60 s read timeout, batches of 1024 records.
     pub fn new() -> Self {
         FlumeOptions::default()
@@ -171,7 +171,7 @@ impl<T: Send + 'static> FlumeOptions<T> {
 /// db.close()?;
 /// # Ok::<(), flumedb_core::Error>(())
 /// ```
-pub struct Flume<L: Log, T: Send + 'static, C: Codec<T> = Json> {
+pub struct Flume<L: Log, T: Send + Sync + 'static, C: Codec<T> = Json> {
     core: Arc<Core<L, T, C>>,
     /// The log's since when the database opened. A view's stored state was written before
     /// that, so it can never legitimately be ahead of it (even after new appends).
@@ -187,7 +187,7 @@ pub struct Flume<L: Log, T: Send + 'static, C: Codec<T> = Json> {
 /// The command channel to the feeder thread, and the thread.
 type FeederLink<T> = (Sender<Command<T>>, JoinHandle<()>);
 
-impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
+impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
     /// Opens a database on `log` with default options, storing values with `codec`.
     pub fn open(log: L, codec: C) -> Result<Self> {
         FlumeOptions::default().open(log, codec)
@@ -466,7 +466,7 @@ impl<L: Log, T: Send + 'static, C: Codec<T>> Flume<L, T, C> {
     }
 }
 
-impl<L: Log, T: Send + 'static, C: Codec<T>> Drop for Flume<L, T, C> {
+impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Drop for Flume<L, T, C> {
     fn drop(&mut self) {
         let _ = self.close();
     }

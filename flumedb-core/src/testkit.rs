@@ -400,7 +400,7 @@ pub fn view_suite<L, V, T, S>(suite: ViewSuite<L, V, T, S>)
 where
     L: Log,
     V: View<T>,
-    T: Serialize + DeserializeOwned + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
     S: PartialEq + std::fmt::Debug,
 {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -1,7 +1,7 @@
 //! [`Index`]: a declared index, and the keys it gives a record.
 
 use flumedb_core::Seq;
-use flumeview_level::Key;
+use flumeview_level::{Key, MAX_ENCODED_LEN};
 use serde_json::Value;
 
 use crate::error::QueryError;
@@ -38,6 +38,15 @@ const LONG_FIELD: usize = 1024;
 /// Index names and paths are bounded so that every row key can be encoded.
 const MAX_NAME: usize = 256;
 const MAX_PATHS: usize = 32;
+
+/// An upper bound of a key's encoded length (each string byte may take two bytes).
+fn max_len(key: &Key) -> usize {
+    match key {
+        Key::String(s) => 2 + 2 * s.len(),
+        Key::Array(items) => 2 + items.iter().map(max_len).sum::<usize>(),
+        _ => 9,
+    }
+}
 
 impl Index {
     /// An index named `name` over dotted paths (`"value.content.type"`).
@@ -121,7 +130,9 @@ impl Index {
         }
         items.push(Key::from(seq));
         let key = Key::Array(items);
-        if key.encode().is_ok() {
+        // Depth is bounded by `to_key` and NaN cannot come from JSON, so only the length can
+        // fail; the bound below is cheap and almost always decides without encoding.
+        if max_len(&key) <= MAX_ENCODED_LEN || key.encode().is_ok() {
             return key;
         }
         // Too long for the store (over 60 KiB): long fields are indexed like objects, as

@@ -1,5 +1,7 @@
 //! Project tasks. `cargo xtask test-all` runs every check CI runs.
 
+mod bench;
+
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,7 @@ const CRATES: &[&str] = &[
     "flumeview-reduce",
 ];
 
-const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
@@ -22,12 +24,18 @@ tasks:
                       cargo package (each crate is publishable), rustdoc with warnings denied,
                       and the README quickstart.
                       --soak runs the randomised tests with many more cases (slow).
+  bench [--n N] [--only rust]
+                      the SSB workload (N messages, default 100000) on this project and on JS
+                      flumedb 2.1.8 (bench/js, installed with npm ci when missing), side by
+                      side; prints the table and writes it to bench/results/<date>-<N>.md.
+                      --only rust skips the JS side (and writes no results file).
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test-all") => test_all(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             ExitCode::from(2)
@@ -41,7 +49,7 @@ struct Step {
     took: Duration,
 }
 
-fn cargo(args: &[&str]) -> Command {
+pub(crate) fn cargo(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(args);
     cmd
