@@ -46,6 +46,7 @@ console.log = function () { console.error.apply(console, arguments) }
 console.info = console.log
 
 const pull = require('pull-stream')
+const readLines = require('./lines')
 const Flume = require('flumedb')
 const OffsetLog = require('flumelog-offset')
 const Reduce = require('flumeview-reduce')
@@ -87,28 +88,6 @@ function countsKey (o) {
 
 // Run step(i, next) for i = 0..n-1, one after the other; copes with steps that
 // call back synchronously (no unbounded recursion).
-// The input's lines, read a megabyte at a time (the input is never held whole, as on the
-// Rust side: peak memory is the database's).
-function * readLines (file) {
-  const { StringDecoder } = require('string_decoder')
-  const decoder = new StringDecoder('utf8')
-  const fd = fs.openSync(file, 'r')
-  const buf = Buffer.alloc(1 << 20)
-  let rest = ''
-  try {
-    let n
-    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) {
-      const parts = (rest + decoder.write(buf.subarray(0, n))).split('\n')
-      rest = parts.pop()
-      for (const line of parts) if (line.trim() !== '') yield line
-    }
-    rest += decoder.end()
-    if (rest.trim() !== '') yield rest
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
 function loop (n, step, done) {
   let i = 0
   let inLoop = false

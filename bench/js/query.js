@@ -30,6 +30,7 @@ console.log = function () { console.error.apply(console, arguments) }
 console.info = console.log
 
 const pull = require('pull-stream')
+const readLines = require('./lines')
 const Flume = require('flumedb')
 const OffsetLog = require('flumelog-offset')
 const FlumeQuery = require('flumeview-query')
@@ -68,27 +69,6 @@ function stats (times) {
   return { min_ms: round3(s[0]), median_ms: round3(median) }
 }
 
-// The input's lines, read a megabyte at a time.
-function * readLines (file) {
-  const { StringDecoder } = require('string_decoder')
-  const decoder = new StringDecoder('utf8')
-  const fd = fs.openSync(file, 'r')
-  const buf = Buffer.alloc(1 << 20)
-  let rest = ''
-  try {
-    let n
-    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) {
-      const parts = (rest + decoder.write(buf.subarray(0, n))).split('\n')
-      rest = parts.pop()
-      for (const line of parts) if (line.trim() !== '') yield line
-    }
-    rest += decoder.end()
-    if (rest.trim() !== '') yield rest
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
 function main () {
   const argv = process.argv.slice(2)
   if (argv.length < 2) {
@@ -99,9 +79,12 @@ function main () {
   const workdir = argv[1]
 
   // The input is read line by line (it may be larger than a JS string can be).
-  const first = readLines(input).next().value
-  if (first === undefined) throw new Error('no messages in ' + input)
-  const firstMessage = JSON.parse(first)
+  let firstMessage
+  for (const line of readLines(input)) {
+    firstMessage = JSON.parse(line)
+    break
+  }
+  if (firstMessage === undefined) throw new Error('no messages in ' + input)
   const author = argv[2] !== undefined ? argv[2] : firstMessage.value.author
   const since = argv[3] !== undefined ? Number(argv[3]) : firstMessage.timestamp
   if (!Number.isFinite(since)) throw new Error('T must be a number, got: ' + argv[3])

@@ -299,18 +299,13 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             .first()
             .zip(records.last())
             .map(|(f, l)| (f.seq, l.seq));
-        let mut applied = self.apply_views(members, records, range);
+        let mut applied = self.apply_views(members, records, range).into_iter();
         let mut updates = Vec::with_capacity(members.len());
         for &index in members {
             let slot = &mut self.slots[index];
             let mut failure = None;
-            if range.is_some() {
-                match applied
-                    .iter_mut()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, r)| std::mem::replace(r, Ok(())))
-                    .unwrap_or(Ok(()))
-                {
+            if let Some(result) = applied.next() {
+                match result {
                     Ok(()) => {
                         slot.since = reached;
                         slot.unflushed += records.len() as u64;
@@ -338,52 +333,52 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         });
     }
 
-    /// Applies `records` to each member view: on threads of their own when there are several
-    /// views and enough records (each view owns its state, so they can run at once; the
-    /// feeder is otherwise the bottleneck of indexing and rebuilds on more than one core).
+    /// Applies `records` to each member view and returns the results in `members` order (none
+    /// for no records). Views run on threads of their own when there are several and enough
+    /// records (each view owns its state, so they can run at once; the feeder is otherwise the
+    /// bottleneck of indexing and rebuilds on more than one core).
     fn apply_views(
         &mut self,
         members: &[usize],
         records: &[Record<T>],
         range: Option<(Seq, Seq)>,
-    ) -> Vec<(usize, Result<(), Stop>)> {
+    ) -> Vec<Result<(), Stop>> {
         if range.is_none() {
             return Vec::new();
         }
-        let mut chosen: Vec<(usize, &mut Slot<T>)> = self
+        // Groups list their members in slot order, so the slots come out in `members` order.
+        debug_assert!(members.windows(2).all(|w| w[0] < w[1]));
+        let mut chosen: Vec<&mut Slot<T>> = self
             .slots
             .iter_mut()
             .enumerate()
             .filter(|(index, _)| members.contains(index))
+            .map(|(_, slot)| slot)
             .collect();
         let apply = |slot: &mut Slot<T>| {
             let name = slot.name.clone();
             guarded(&name, range, || slot.view.apply(records))
         };
         if chosen.len() < 2 || records.len() < PARALLEL_FROM || !parallel() {
-            return chosen
-                .into_iter()
-                .map(|(index, slot)| (index, apply(slot)))
-                .collect();
+            return chosen.into_iter().map(apply).collect();
         }
-        let (first_index, first) = chosen.remove(0);
+        let first = chosen.remove(0);
         std::thread::scope(|scope| {
             let others: Vec<_> = chosen
                 .into_iter()
-                .map(|(index, slot)| (index, scope.spawn(move || apply(slot))))
+                .map(|slot| scope.spawn(move || apply(slot)))
                 .collect();
-            let mut results = vec![(first_index, apply(first))];
-            for (index, handle) in others {
+            let mut results = vec![apply(first)];
+            for handle in others {
                 // `guarded` catches a view's panic, so a join error cannot come from a view.
-                let result = handle.join().unwrap_or_else(|_| {
+                results.push(handle.join().unwrap_or_else(|_| {
                     Err(Stop {
                         seq: None,
                         error: Arc::new(Error::Io(std::io::Error::other(
                             "a view's apply thread failed",
                         ))),
                     })
-                });
-                results.push((index, result));
+                }));
             }
             results
         })

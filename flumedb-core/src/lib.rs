@@ -25,7 +25,7 @@ pub use log::{Entry, Log, LogIter, LogStream, StreamOptions};
 
 // Views: state built by streaming the log in order.
 mod view;
-pub use view::{CommitPolicy, LogReader, Record, Records, Stored, View, ViewContext};
+pub use view::{CommitPolicy, Follow, LogReader, Record, Records, Stored, View, ViewContext};
 
 // Read waiting: how reads on a view wait until it has caught up.
 mod sync;

@@ -75,9 +75,65 @@ impl<T> LogReader<T> {
         }
     }
 
+    /// The records after `after`, as they are appended: the records already there, then each
+    /// new one once the log has it, without gaps or repeats. It waits for appends (no timeout)
+    /// and ends with [`Error::Closed`](crate::Error::Closed) when the log closes, or after any
+    /// other error.
+    pub fn follow(&self, after: Since) -> Follow<T> {
+        Follow {
+            reader: self.clone(),
+            cursor: after,
+            page: None,
+            done: false,
+        }
+    }
+
     /// The log's since: where the log ends now, and a way to wait for it to grow.
     pub fn since_watch(&self) -> &SinceWatch {
         &self.since
+    }
+}
+
+/// The iterator of [`LogReader::follow`].
+pub struct Follow<T> {
+    reader: LogReader<T>,
+    cursor: Since,
+    page: Option<Records<T>>,
+    done: bool,
+}
+
+impl<T> Iterator for Follow<T> {
+    type Item = Result<Record<T>>;
+
+    fn next(&mut self) -> Option<Result<Record<T>>> {
+        while !self.done {
+            if let Some(page) = &mut self.page {
+                match page.next() {
+                    Some(Ok(record)) => {
+                        self.cursor = Since::At(record.seq);
+                        return Some(Ok(record));
+                    }
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    None => self.page = None,
+                }
+            }
+            let watch = &self.reader.since;
+            if watch.get() == self.cursor
+                && let Err(e) = watch.wait_change(self.cursor, None)
+            {
+                self.done = true;
+                return Some(Err(e));
+            }
+            let lower = match self.cursor {
+                Since::Empty => Bound::Unbounded,
+                Since::At(seq) => Bound::Excluded(seq),
+            };
+            self.page = Some(self.reader.records(lower, Bound::Unbounded, false));
+        }
+        None
     }
 }
 

@@ -77,6 +77,12 @@ impl ReadOptions {
         self.upper = Bound::Included(key.into());
         self
     }
+    /// Keys within `lower` and `upper`, given as [`Bound`]s (replacing any set before).
+    pub fn bounds(mut self, lower: Bound<Key>, upper: Bound<Key>) -> Self {
+        self.lower = lower;
+        self.upper = upper;
+        self
+    }
     /// Highest key first (stored rows only; live rows come in indexing order).
     pub fn reverse(mut self) -> Self {
         self.reverse = true;

@@ -116,10 +116,6 @@ fn drain<T>(items: impl Iterator<Item = Result<T, flumedb_core::Error>>) -> usiz
     n
 }
 
-fn rows(results: impl Iterator<Item = Result<Value, flumedb_core::Error>>) -> usize {
-    drain(results)
-}
-
 fn min_of(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
     let mut best = Duration::MAX;
     let mut n = None;
@@ -264,7 +260,7 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
 
     // 6, 7. Queries.
     let (votes_time, votes_rows) = min_of(5, || {
-        rows(
+        drain(
             views
                 .query
                 .read(&votes(), QueryOptions::new())
@@ -277,7 +273,7 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
     }}]))
     .expect("author query");
     let (author_time, author_rows) = min_of(20, || {
-        rows(
+        drain(
             views
                 .query
                 .read(&by_author, QueryOptions::new())
@@ -309,7 +305,7 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
     let rebuilt_counts = caught_up(&views);
     let rebuild = start.elapsed();
     assert_eq!(rebuilt_counts, counts, "counts after rebuild");
-    let votes_again = rows(
+    let votes_again = drain(
         views
             .query
             .read(&votes(), QueryOptions::new())

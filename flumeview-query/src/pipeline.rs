@@ -172,7 +172,6 @@ impl Pipeline {
     pub(crate) fn leading_filters(&self) -> impl Iterator<Item = &Filter> {
         self.stages.iter().map_while(|s| match s {
             Stage::Filter(f) => Some(f),
-            Stage::Sort(_) => None,
             _ => None,
         })
     }

@@ -261,12 +261,8 @@ fn op_intervals(op: &Op) -> Option<Vec<Interval>> {
                 None => Key::Array(Vec::new()),
             }),
         )],
-        Op::Prefix(Value::Array(_)) => {
-            let Key::Array(items) = key(match op {
-                Op::Prefix(v) => v,
-                _ => return None,
-            })?
-            else {
+        Op::Prefix(prefix @ Value::Array(_)) => {
+            let Key::Array(items) = key(prefix)? else {
                 return None;
             };
             if items.is_empty() {

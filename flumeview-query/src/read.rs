@@ -4,9 +4,8 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use flumedb_core::{Error, LogReader, Progress, Records, Seq, Since, ViewSync, Wait};
+use flumedb_core::{Error, LogReader, Progress, Seq, Since, ViewSync, Wait};
 use flumeview_level::{LevelHandle, LevelIter, ReadOptions};
-
 use serde_json::Value;
 
 use crate::error::QueryError;
@@ -157,7 +156,9 @@ impl QueryHandle {
     pub fn live(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<LiveResults, Error> {
         if pipeline.reduces() {
             return Err(self.error(QueryError::NotLive(
-                "a $reduce gives its result at the end, and a live read has none".into(),
+                "a $reduce gives its result at the end, and a live read has none; use read() \
+                 for the reduced result"
+                    .into(),
             )));
         }
         let cut = self.log.since_watch().get();
@@ -168,7 +169,9 @@ impl QueryHandle {
             .any(|s| matches!(s, crate::Stage::Sort(_)));
         if has_sort && !options.old && plan.served_sort.is_none() {
             return Err(self.error(QueryError::NotLive(
-                "no index serves its $sort, and records that have not arrived cannot be sorted"
+                "no index serves its $sort, and records that have not arrived cannot be sorted; \
+                 read with old(true) to sort the stored results, declare an index on the sort \
+                 paths, or drop the $sort"
                     .into(),
             )));
         }
@@ -184,11 +187,11 @@ impl QueryHandle {
             self.sync.check()?;
             None
         };
-        let tail: Items = Box::new(Tail {
-            log: self.log.clone(),
-            cursor: cut,
-            page: None,
-        });
+        let tail: Items = Box::new(
+            self.log
+                .follow(cut)
+                .map(|r| r.map(|r| (r.seq.get(), r.value))),
+        );
         Ok(LiveResults {
             marker: options.old && options.sync,
             old,
@@ -259,17 +262,10 @@ impl Iterator for IndexRows {
             }
             let (lower, upper) = self.ranges.pop_front()?;
             // Only what the read's cut needs (the first wait already covered it).
-            let mut options = ReadOptions::new().keys(false).wait(Wait::For(self.last));
-            options = match lower {
-                Bound::Included(k) => options.gte(k),
-                Bound::Excluded(k) => options.gt(k),
-                Bound::Unbounded => options,
-            };
-            options = match upper {
-                Bound::Included(k) => options.lte(k),
-                Bound::Excluded(k) => options.lt(k),
-                Bound::Unbounded => options,
-            };
+            let mut options = ReadOptions::new()
+                .keys(false)
+                .wait(Wait::For(self.last))
+                .bounds(lower, upper);
             if self.reverse {
                 options = options.reverse();
             }
@@ -280,43 +276,6 @@ impl Iterator for IndexRows {
                     return Some(Err(e));
                 }
             }
-        }
-    }
-}
-
-/// Records appended after a point, as they come.
-struct Tail {
-    log: LogReader<Value>,
-    cursor: Since,
-    page: Option<Records<Value>>,
-}
-
-impl Iterator for Tail {
-    type Item = Result<(u64, Value), Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(page) = &mut self.page {
-                match page.next() {
-                    Some(Ok(record)) => {
-                        self.cursor = Since::At(record.seq);
-                        return Some(Ok((record.seq.get(), record.value)));
-                    }
-                    Some(Err(e)) => return Some(Err(e)),
-                    None => self.page = None,
-                }
-            }
-            let watch = self.log.since_watch();
-            if watch.get() == self.cursor
-                && let Err(e) = watch.wait_change(self.cursor, None)
-            {
-                return Some(Err(e));
-            }
-            let lower = match self.cursor {
-                Since::Empty => Bound::Unbounded,
-                Since::At(seq) => Bound::Excluded(seq),
-            };
-            self.page = Some(self.log.records(lower, Bound::Unbounded, false));
         }
     }
 }
