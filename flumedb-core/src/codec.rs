@@ -21,6 +21,15 @@ pub trait Codec<T>: Send + Sync + 'static {
 
     /// Decodes one value from all of `bytes`.
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError>;
+
+    /// Checks that `bytes`, just produced by [`encode`](Codec::encode), decode again. Appends
+    /// call it, so a log never holds a record its views cannot read (a value nested deeper
+    /// than the decoder allows, a float the format cannot carry, a `Serialize` impl that its
+    /// `Deserialize` does not accept). The default decodes and drops the value; a codec may
+    /// check more cheaply when it can prove the same.
+    fn check(&self, bytes: &[u8]) -> Result<(), CodecError> {
+        self.decode(bytes).map(|_: T| ())
+    }
 }
 
 /// JSON via serde_json, compatible with the data JS flumedb writes (`JSON.stringify`).
@@ -30,7 +39,7 @@ pub trait Codec<T>: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Json;
 
-impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
+impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for Json {
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         serde_json::to_writer(out, value).map_err(|e| CodecError::encode("json", e))
     }
@@ -38,6 +47,57 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
         serde_json::from_slice(bytes).map_err(|e| CodecError::decode("json", e))
     }
+
+    fn check(&self, bytes: &[u8]) -> Result<(), CodecError> {
+        // A `Value` holds no NaN and accepts any JSON, so only the parser's nesting limit can
+        // refuse what it encoded: a scan of the nesting checks that without building the value.
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<serde_json::Value>() {
+            let depth = json_depth(bytes);
+            if depth > JSON_MAX_DEPTH {
+                return Err(CodecError::decode(
+                    "json",
+                    format!(
+                        "nested {depth} levels deep; the decoder reads at most {JSON_MAX_DEPTH}"
+                    ),
+                ));
+            }
+            Ok(())
+        } else {
+            serde_json::from_slice::<T>(bytes)
+                .map(drop)
+                .map_err(|e| CodecError::decode("json", e))
+        }
+    }
+}
+
+/// The deepest nesting of arrays and objects serde_json decodes (its recursion limit).
+const JSON_MAX_DEPTH: usize = 127;
+
+/// The deepest nesting of arrays and objects in JSON text (strings are skipped).
+fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// Compact binary values via [postcard](https://docs.rs/postcard) 1.x, whose wire format is
@@ -78,6 +138,10 @@ impl Codec<Vec<u8>> for Raw {
 
     fn decode(&self, bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
         Ok(bytes.to_vec())
+    }
+
+    fn check(&self, _bytes: &[u8]) -> Result<(), CodecError> {
+        Ok(())
     }
 }
 
@@ -155,6 +219,21 @@ mod tests {
         let err = Codec::<u32>::decode(&Postcard, &buf).unwrap_err();
         assert!(err.is_decode());
         assert!(err.to_string().contains("trailing"), "{err}");
+    }
+
+    #[test]
+    fn the_json_check_refuses_exactly_what_serde_json_cannot_decode() {
+        let check = |text: &str| Codec::<serde_json::Value>::check(&Json, text.as_bytes());
+        for depth in 1..=200 {
+            let arrays = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            let objects = format!("{}1{}", r#"{"k[{\"":"#.repeat(depth), "}".repeat(depth));
+            let mixed = format!("{}\"]}}\"{}", "[{\"a\":".repeat(depth), "}]".repeat(depth));
+            for text in [arrays, objects, mixed] {
+                let decodes = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+                assert_eq!(check(&text).is_ok(), decodes, "depth {depth}: {text}");
+            }
+        }
+        assert!(check(r#"{"a":"[[[[","b":[1,{"c":"\\"}]}"#).is_ok());
     }
 
     #[test]

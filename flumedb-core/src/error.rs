@@ -91,6 +91,13 @@ pub enum Error {
     Closed,
     /// An I/O error.
     Io(io::Error),
+    /// An I/O error on a file, with the file's path.
+    File {
+        /// The file (or directory) the operation was on.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -140,6 +147,7 @@ impl fmt::Display for Error {
             ),
             Error::Closed => f.write_str("the database is closed"),
             Error::Io(err) => write!(f, "I/O error: {err}"),
+            Error::File { path, source } => write!(f, "I/O error on {}: {source}", path.display()),
         }
     }
 }
@@ -150,7 +158,7 @@ impl std::error::Error for Error {
             Error::Codec(err) => Some(err),
             Error::Mapper { source, .. } | Error::View { source, .. } => Some(source.as_ref()),
             Error::ViewFailed { cause, .. } => Some(cause.as_ref()),
-            Error::Io(err) => Some(err),
+            Error::Io(err) | Error::File { source: err, .. } => Some(err),
             _ => None,
         }
     }

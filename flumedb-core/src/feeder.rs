@@ -17,24 +17,24 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, select};
 
 use crate::codec::Codec;
 use crate::error::{BoxError, Error, Result};
-use crate::flume::Core;
+use crate::flume::{Core, Undecodable};
 use crate::log::Log;
 use crate::seq::{Seq, Since};
 use crate::sync::Shared;
-use crate::view::{CommitPolicy, Record, View};
+use crate::view::{Checkpoint, CommitPolicy, Record, View};
 use crate::watch::Subscription;
 
 /// A [`View`] with its types erased, so the feeder can hold views of different kinds.
 pub(crate) trait DynView<T>: Send {
-    fn apply(&mut self, records: &[Record<T>]) -> Result<(), BoxError>;
+    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), BoxError>;
     fn flush(&mut self) -> Result<(), BoxError>;
     fn reset(&mut self) -> Result<(), BoxError>;
     fn close(&mut self) -> Result<(), BoxError>;
 }
 
 impl<T, V: View<T>> DynView<T> for V {
-    fn apply(&mut self, records: &[Record<T>]) -> Result<(), BoxError> {
-        View::apply(self, records).map_err(|e| Box::new(e) as BoxError)
+    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), BoxError> {
+        View::apply(self, records, checkpoint).map_err(|e| Box::new(e) as BoxError)
     }
     fn flush(&mut self) -> Result<(), BoxError> {
         View::flush(self).map_err(|e| Box::new(e) as BoxError)
@@ -88,6 +88,17 @@ const PARALLEL_FROM: usize = 64;
 fn parallel() -> bool {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
+}
+
+/// Records read for one group of views.
+struct Chunk<T> {
+    records: Vec<Record<T>>,
+    /// The last record read (applied, or skipped), for the views' checkpoints.
+    last: Option<Checkpoint>,
+    /// What stopped the reading early, if anything.
+    stop: Option<Stop>,
+    /// Whether the log had no more records up to the target.
+    exhausted: bool,
 }
 
 /// What stopped reading a chunk early.
@@ -220,86 +231,92 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             return false;
         }
         for (since, members) in groups {
-            let (records, stop, exhausted) =
-                catch_unwind(AssertUnwindSafe(|| self.read_chunk(since, upto))).unwrap_or_else(
-                    |panic| {
-                        let error = Arc::new(Error::Io(std::io::Error::other(format!(
-                            "the log panicked while reading: {}",
-                            panic_message(&panic)
-                        ))));
-                        (Vec::new(), Some(Stop { seq: None, error }), false)
-                    },
-                );
+            let chunk = catch_unwind(AssertUnwindSafe(|| self.read_chunk(since, upto)))
+                .unwrap_or_else(|panic| {
+                    let error = Arc::new(Error::Io(std::io::Error::other(format!(
+                        "the log panicked while reading: {}",
+                        panic_message(&panic)
+                    ))));
+                    Chunk {
+                        records: Vec::new(),
+                        last: None,
+                        stop: Some(Stop { seq: None, error }),
+                        exhausted: false,
+                    }
+                });
             // A chunk that ends before `batch_size` covers everything up to `upto`, even when
             // the last records were deleted and so not yielded: the views have then seen all.
-            let reached = match (exhausted && stop.is_none(), records.last()) {
+            let reached = match (chunk.exhausted && chunk.stop.is_none(), chunk.last) {
                 (true, _) => Since::At(upto),
-                (false, Some(last)) => Since::At(last.seq),
+                (false, Some(last)) => last.since,
                 (false, None) => since,
             };
-            self.apply_chunk(&members, &records, reached, stop);
+            self.apply_chunk(&members, &chunk, reached);
         }
         true
     }
 
     /// Reads, decodes and maps up to `batch_size` records after `since`, up to `upto`.
-    /// Also says whether the log had no more records in that range.
-    fn read_chunk(&self, since: Since, upto: Seq) -> (Vec<Record<T>>, Option<Stop>, bool) {
+    fn read_chunk(&self, since: Since, upto: Seq) -> Chunk<T> {
         let lower = match since {
             Since::Empty => Bound::Unbounded,
             Since::At(seq) => Bound::Excluded(seq),
         };
-        let mut records = Vec::with_capacity(self.batch_size.min(4096));
+        let mut chunk = Chunk {
+            records: Vec::with_capacity(self.batch_size.min(4096)),
+            last: None,
+            stop: None,
+            exhausted: false,
+        };
         let iter = match self.core.log.range(lower, Bound::Included(upto), false) {
             Ok(iter) => iter,
             Err(error) => {
                 let error = Arc::new(error);
-                return (records, Some(Stop { seq: None, error }), false);
+                chunk.stop = Some(Stop { seq: None, error });
+                return chunk;
             }
         };
         let mut iter = iter.fuse();
+        let mut read = 0;
+        let mut last_data = None;
         for entry in iter.by_ref().take(self.batch_size) {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(error) => {
                     let seq = record_seq(&error);
                     let error = Arc::new(error);
-                    return (records, Some(Stop { seq, error }), false);
+                    chunk.stop = Some(Stop { seq, error });
+                    break;
                 }
             };
+            read += 1;
             let seq = entry.seq;
             match self.core.decode_guarded(seq, &entry.data) {
-                Ok(value) => records.push(Record { seq, value }),
+                Ok(value) => chunk.records.push(Record { seq, value }),
+                Err(error) if self.core.undecodable == Undecodable::Skip => {
+                    self.core.skip(seq, Arc::new(error));
+                }
                 Err(error) => {
                     let error = Arc::new(error);
-                    return (
-                        records,
-                        Some(Stop {
-                            seq: Some(seq),
-                            error,
-                        }),
-                        false,
-                    );
+                    chunk.stop = Some(Stop {
+                        seq: Some(seq),
+                        error,
+                    });
+                    break;
                 }
             }
+            last_data = Some(entry);
         }
-        let exhausted = records.len() < self.batch_size || iter.next().is_none();
-        (records, None, exhausted)
+        // The fingerprint is taken once per chunk, of the last record the views passed.
+        chunk.last = last_data.map(|entry| Checkpoint::of(entry.seq, &entry.data));
+        chunk.exhausted = chunk.stop.is_none() && (read < self.batch_size || iter.next().is_none());
+        chunk
     }
 
-    fn apply_chunk(
-        &mut self,
-        members: &[usize],
-        records: &[Record<T>],
-        reached: Since,
-        stop: Option<Stop>,
-    ) {
+    fn apply_chunk(&mut self, members: &[usize], chunk: &Chunk<T>, reached: Since) {
         let now = Instant::now();
-        let range = records
-            .first()
-            .zip(records.last())
-            .map(|(f, l)| (f.seq, l.seq));
-        let mut applied = self.apply_views(members, records, range).into_iter();
+        let records = &chunk.records[..];
+        let mut applied = self.apply_views(members, chunk).into_iter();
         let mut updates = Vec::with_capacity(members.len());
         for &index in members {
             let slot = &mut self.slots[index];
@@ -313,10 +330,11 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
                     }
                     Err(stop) => failure = Some((stop.seq, stop.error)),
                 }
-            } else if stop.is_none() {
+            } else if chunk.stop.is_none() {
+                // Nothing read (the rest was deleted): the view has still passed it.
                 slot.since = reached;
             }
-            if let (None, Some(stop)) = (&failure, &stop) {
+            if let (None, Some(stop)) = (&failure, &chunk.stop) {
                 failure = Some((stop.seq, stop.error.clone()));
             }
             slot.failed = failure.is_some();
@@ -337,15 +355,15 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     /// for no records). Views run on threads of their own when there are several and enough
     /// records (each view owns its state, so they can run at once; the feeder is otherwise the
     /// bottleneck of indexing and rebuilds on more than one core).
-    fn apply_views(
-        &mut self,
-        members: &[usize],
-        records: &[Record<T>],
-        range: Option<(Seq, Seq)>,
-    ) -> Vec<Result<(), Stop>> {
-        if range.is_none() {
+    fn apply_views(&mut self, members: &[usize], chunk: &Chunk<T>) -> Vec<Result<(), Stop>> {
+        let Some(checkpoint) = chunk.last else {
             return Vec::new();
-        }
+        };
+        let records = &chunk.records[..];
+        let range = records
+            .first()
+            .zip(records.last())
+            .map(|(f, l)| (f.seq, l.seq));
         // Groups list their members in slot order, so the slots come out in `members` order.
         debug_assert!(members.windows(2).all(|w| w[0] < w[1]));
         let mut chosen: Vec<&mut Slot<T>> = self
@@ -357,7 +375,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             .collect();
         let apply = |slot: &mut Slot<T>| {
             let name = slot.name.clone();
-            guarded(&name, range, || slot.view.apply(records))
+            guarded(&name, range, || slot.view.apply(records, checkpoint))
         };
         if chosen.len() < 2 || records.len() < PARALLEL_FROM || !parallel() {
             return chosen.into_iter().map(apply).collect();

@@ -10,23 +10,50 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{Codec, Json};
-use crate::error::{BoxError, Error, Result};
+use crate::error::{BoxError, CodecError, Error, Result};
 use crate::feeder::{Command, Feeder, Slot, panic_message};
 use crate::log::{Log, LogStream, StreamOptions};
 use crate::seq::{Seq, Since};
 use crate::sync::{Progress, Shared, ViewEntry, ViewSync};
-use crate::view::{Record, View, ViewContext};
+use crate::view::{Checkpoint, Record, View, ViewContext};
 use crate::watch::SinceWatch;
 
 /// A function applied to every value on its way to views, `get` and `stream` (not to what is
 /// stored). It may fail; a view fed a failing record stops with [`Error::Mapper`].
 pub type Mapper<T> = Arc<dyn Fn(T) -> std::result::Result<T, BoxError> + Send + Sync>;
 
+/// What views do with a stored record that cannot be given to them: its bytes do not decode
+/// (a log written by another program may hold anything), or the mapper fails or panics on it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Undecodable {
+    /// The views that meet it stop with [`Error::ViewFailed`] naming the record, and stay
+    /// stopped (a rebuild meets it again). The default: nothing is skipped unless asked.
+    #[default]
+    Fail,
+    /// The views go on without it; the record is reported by [`Flume::skipped`].
+    Skip,
+}
+
+/// A record the views went on without, under [`Undecodable::Skip`].
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    /// The record.
+    pub seq: Seq,
+    /// Why it could not be given to the views.
+    pub error: Arc<Error>,
+}
+
+/// How many skipped records [`Flume::skipped`] keeps with their errors (all are counted).
+const SKIPPED_KEPT: usize = 1000;
+
 /// The log, the codec and the mapper: what both the database and its feeder thread use.
 pub(crate) struct Core<L, T, C> {
     pub(crate) log: L,
     codec: C,
     mapper: Option<Mapper<T>>,
+    pub(crate) undecodable: Undecodable,
+    /// Records skipped under [`Undecodable::Skip`]: every seq, and the first ones' errors.
+    skipped: Mutex<(std::collections::BTreeSet<Seq>, Vec<Skipped>)>,
     _values: PhantomData<fn() -> T>,
 }
 
@@ -36,6 +63,14 @@ impl<L: Log, T, C: Codec<T>> Core<L, T, C> {
         match &self.mapper {
             None => Ok(value),
             Some(mapper) => mapper(value).map_err(|source| Error::Mapper { seq, source }),
+        }
+    }
+
+    /// Remembers a record skipped under [`Undecodable::Skip`] (once, however often it is met).
+    pub(crate) fn skip(&self, seq: Seq, error: Arc<Error>) {
+        let mut skipped = self.skipped.lock();
+        if skipped.0.insert(seq) && skipped.1.len() < SKIPPED_KEPT {
+            skipped.1.push(Skipped { seq, error });
         }
     }
 
@@ -56,6 +91,7 @@ pub struct FlumeOptions<T> {
     ready: bool,
     read_timeout: Option<Duration>,
     batch_size: usize,
+    undecodable: Undecodable,
 }
 
 impl<T> Default for FlumeOptions<T> {
@@ -65,6 +101,7 @@ impl<T> Default for FlumeOptions<T> {
             ready: true,
             read_timeout: Some(Duration::from_secs(60)),
             batch_size: 1024,
+            undecodable: Undecodable::Fail,
         }
     }
 }
@@ -105,6 +142,14 @@ impl<T: Send + Sync + 'static> FlumeOptions<T> {
         self
     }
 
+    /// What views do with a stored record they cannot be given (it does not decode, or the
+    /// mapper fails on it). Default [`Undecodable::Fail`]. Appends through the database never
+    /// write such records; a log written by other programs may hold them.
+    pub fn undecodable(mut self, policy: Undecodable) -> Self {
+        self.undecodable = policy;
+        self
+    }
+
     /// Opens the database on `log`, storing values with `codec`.
     pub fn open<L: Log, C: Codec<T>>(self, log: L, codec: C) -> Result<Flume<L, T, C>> {
         if log.since_watch().is_closed() {
@@ -114,6 +159,8 @@ impl<T: Send + Sync + 'static> FlumeOptions<T> {
             log,
             codec,
             mapper: self.mapper,
+            undecodable: self.undecodable,
+            skipped: Mutex::new(Default::default()),
             _values: PhantomData,
         });
         let shared = Arc::new(Shared::new(self.ready, self.read_timeout));
@@ -203,21 +250,38 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
 
     /// Appends one value and returns its seq. Returns once the log has it (with the log's
     /// durability); views catch up in the background.
+    ///
+    /// A value whose encoding would not decode again (for example JSON nested deeper than the
+    /// decoder allows, or a NaN in a typed value, which JSON stores as `null`) is refused with
+    /// [`Error::Codec`] and nothing is written: views could never read it.
     pub fn append(&self, value: &T) -> Result<Seq> {
         let _open = self.check_open()?;
-        let mut buf = Vec::new();
-        self.core.codec.encode(value, &mut buf)?;
+        let buf = self.encode(value)?;
         self.core.log.append(&buf)
     }
 
+    /// Encodes a value for appending and checks that it decodes again.
+    fn encode(&self, value: &T) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.core.codec.encode(value, &mut buf)?;
+        self.core.codec.check(&buf).map_err(|e| {
+            CodecError::encode(
+                "the database's",
+                format!(
+                    "the value's encoding does not decode again, so no view could read it: {e}"
+                ),
+            )
+        })?;
+        Ok(buf)
+    }
+
     /// Appends values in order, as one write where the log can, and returns each one's seq.
+    /// If any value is refused (see [`append`](Flume::append)), none is written.
     pub fn append_batch(&self, values: &[T]) -> Result<Vec<Seq>> {
         let _open = self.check_open()?;
         let mut encoded = Vec::with_capacity(values.len());
         for value in values {
-            let mut buf = Vec::new();
-            self.core.codec.encode(value, &mut buf)?;
-            encoded.push(buf);
+            encoded.push(self.encode(value)?);
         }
         let slices: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
         self.core.log.append_batch(&slices)
@@ -278,33 +342,41 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
             // (and perhaps reset) the same files meanwhile.
             state.reserved.push(name.clone());
         }
-        let opened = self.open_view(&name, &mut view);
+        // A view's open may panic (its storage engine on damaged files): the name is released
+        // and the panic becomes this view's error, never the application's.
+        let opened = catch_unwind(AssertUnwindSafe(|| self.open_view(&name, &mut view)))
+            .unwrap_or_else(|panic| {
+                Err(Error::View {
+                    view: name.to_string(),
+                    source: format!("panicked while opening: {}", panic_message(&panic)).into(),
+                })
+            });
         let id = {
             let mut state = self.shared.lock();
             state.reserved.retain(|reserved| *reserved != name);
-            let since = match opened {
-                Ok(since) if !state.closed => Ok(since),
+            let opened = match opened {
+                Ok(checkpoint) if !state.closed => Ok(checkpoint),
                 Ok(_) => Err(Error::Closed),
                 Err(err) => Err(err),
             };
-            match since {
-                Ok(since) => {
+            match opened {
+                Ok(checkpoint) => {
                     state.views.push(ViewEntry {
                         name: name.clone(),
-                        since,
+                        since: checkpoint.since,
                         failure: None,
                         epoch: 0,
                     });
-                    (state.views.len() - 1, since)
+                    (state.views.len() - 1, checkpoint)
                 }
                 Err(err) => {
                     drop(state);
-                    let _ = view.close();
+                    let _ = catch_unwind(AssertUnwindSafe(|| view.close()));
                     return Err(err);
                 }
             }
         };
-        let (id, since) = id;
+        let (id, checkpoint) = id;
         let sync = ViewSync::new(
             id,
             name.clone(),
@@ -319,13 +391,22 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
             },
             move |lower, upper, reverse, max| {
                 let mut records = Vec::with_capacity(max.min(1024));
-                for entry in page_core.log.range(lower, upper, reverse)?.take(max) {
+                // Skipped records do not count: a short page means the range is exhausted.
+                for entry in page_core.log.range(lower, upper, reverse)? {
+                    if records.len() >= max {
+                        break;
+                    }
                     let entry = entry?;
-                    let value = page_core.decode_guarded(entry.seq, &entry.data)?;
-                    records.push(Record {
-                        seq: entry.seq,
-                        value,
-                    });
+                    match page_core.decode_guarded(entry.seq, &entry.data) {
+                        Ok(value) => records.push(Record {
+                            seq: entry.seq,
+                            value,
+                        }),
+                        Err(err) if page_core.undecodable == Undecodable::Skip => {
+                            page_core.skip(entry.seq, Arc::new(err));
+                        }
+                        Err(err) => return Err(err),
+                    }
                 }
                 Ok(records)
             },
@@ -337,7 +418,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
             name,
             policy: view.commit_policy(),
             view: Box::new(view),
-            since,
+            since: checkpoint.since,
             failed: false,
             unflushed: 0,
             first_unflushed: None,
@@ -359,28 +440,63 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
     }
 
     /// Opens a view and decides where feeding starts: its stored since, or (after a reset)
-    /// the beginning, if the stored state is of another version or ahead of the log.
-    fn open_view<V: View<T>>(&self, name: &str, view: &mut V) -> Result<Since> {
+    /// the beginning, if the stored state is of another version or its checkpoint is not a
+    /// record the log holds (see [`Checkpoint`](crate::Checkpoint)).
+    fn open_view<V: View<T>>(&self, name: &str, view: &mut V) -> Result<Checkpoint> {
         let view_error = |source: V::Error| Error::View {
             view: name.to_string(),
             source: Box::new(source),
         };
-        let ctx = ViewContext::new(name, self.core.log.dir().map(Into::into));
-        // Compared with the log as it was at open: a view ahead of that includes records the
-        // log lost (e.g. its tail, in a power loss), even if new appends have since reused
-        // their seqs.
+        let view_dir = self.core.log.view_dir();
+        if let Some(dir) = &view_dir {
+            create_dir_durably(dir)?;
+        }
+        let ctx = ViewContext::new(name, view_dir);
         match view.open(&ctx).map_err(view_error)? {
             Some(stored)
-                if stored.version == view.version() && stored.since <= self.opened_since =>
+                if stored.version == view.version() && self.holds(&stored.checkpoint)? =>
             {
-                Ok(stored.since)
+                Ok(stored.checkpoint)
             }
             Some(_) => {
                 view.reset().map_err(view_error)?;
-                Ok(Since::Empty)
+                Ok(Checkpoint::EMPTY)
             }
-            None => Ok(Since::Empty),
+            None => Ok(Checkpoint::EMPTY),
         }
+    }
+
+    /// Whether the log still holds the record a view's checkpoint was taken at.
+    ///
+    /// Compared with the log as it was at open: a view ahead of that includes records the log
+    /// lost (its tail, in a power loss). Below it, the record's bytes must still be the ones
+    /// the view processed: a log that lost its tail while the view was not attached and was
+    /// appended to again has other records at those seqs. A record deleted since cannot be
+    /// checked, so it counts as not held (the view rebuilds; it never guesses).
+    fn holds(&self, checkpoint: &Checkpoint) -> Result<bool> {
+        let Since::At(seq) = checkpoint.since else {
+            return Ok(true);
+        };
+        if checkpoint.since > self.opened_since {
+            return Ok(false);
+        }
+        match self.core.log.get(seq) {
+            Ok(bytes) => Ok(checkpoint.matches(&bytes)),
+            Err(
+                Error::NotFound { .. }
+                | Error::InvalidSeq { .. }
+                | Error::Deleted { .. }
+                | Error::Corrupt { .. },
+            ) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The records views went on without under [`Undecodable::Skip`], in the order they were
+    /// met (the first 1000 with their errors), and how many distinct records were skipped.
+    pub fn skipped(&self) -> (u64, Vec<Skipped>) {
+        let skipped = self.core.skipped.lock();
+        (skipped.0.len() as u64, skipped.1.clone())
     }
 
     /// Resets every view and rebuilds it from the log; returns when all have caught up with
@@ -472,7 +588,30 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Drop for Flume<L, T, C> {
     }
 }
 
-/// View names become file names in the log's directory: keep them to one plain path part.
+/// Creates `dir` (and its parents) if missing, with the new entry synced to its parent, so
+/// the views' files in it cannot vanish with the directory in a power loss.
+fn create_dir_durably(dir: &std::path::Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let file_error = |source| Error::File {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(file_error)?;
+    #[cfg(unix)]
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent)
+            .and_then(|p| p.sync_all())
+            .map_err(|source| Error::File {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// View names become file names in the log's view directory: keep them to one plain path part.
 fn check_view_name(name: &str) -> Result<()> {
     let bad = name.is_empty()
         || name.starts_with('.')
@@ -483,7 +622,7 @@ fn check_view_name(name: &str) -> Result<()> {
     if bad {
         return Err(Error::InvalidArgument(format!(
             "view name {name:?}: use 1 to 200 characters, not starting with '.', without \
-             '/', '\\', ':' or control characters (it names files in the log's directory)"
+             '/', '\\', ':' or control characters (it names files in the log's view directory)"
         )));
     }
     Ok(())

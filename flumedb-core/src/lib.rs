@@ -25,7 +25,9 @@ pub use log::{Entry, Log, LogIter, LogStream, StreamOptions};
 
 // Views: state built by streaming the log in order.
 mod view;
-pub use view::{CommitPolicy, Follow, LogReader, Record, Records, Stored, View, ViewContext};
+pub use view::{
+    Checkpoint, CommitPolicy, Follow, LogReader, Record, Records, Stored, View, ViewContext,
+};
 
 // Read waiting: how reads on a view wait until it has caught up.
 mod sync;
@@ -34,7 +36,7 @@ pub use sync::{Progress, ViewStatus, ViewSync, Wait};
 // The driver: one log in the middle, views around it, a feeder thread streaming between them.
 mod feeder;
 mod flume;
-pub use flume::{Flume, FlumeOptions, Mapper, Stream};
+pub use flume::{Flume, FlumeOptions, Mapper, Skipped, Stream, Undecodable};
 
 // Conformance suites for `Log` and `View` implementations.
 #[cfg(feature = "testkit")]

@@ -1,7 +1,7 @@
 //! The [`Log`] trait: the append-only source of truth, and iteration over it.
 
 use std::ops::{Bound, RangeBounds};
-use std::path::Path;
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::seq::{Seq, Since};
@@ -75,8 +75,11 @@ pub trait Log: Send + Sync + 'static {
     /// Flushes and closes the log. Later calls return [`Error::Closed`].
     fn close(&self) -> Result<()>;
 
-    /// The directory the log lives in, if it has one. Views that persist state keep it here.
-    fn dir(&self) -> Option<&Path> {
+    /// The directory where this log's views keep their state, if the log has a local
+    /// directory. It must belong to this log alone (for a log file `db/log.offset`, say,
+    /// `db/log.offset.views`), so views of two logs in one directory never share state.
+    /// `None`: views live in memory and rebuild on every open.
+    fn view_dir(&self) -> Option<PathBuf> {
         None
     }
 }

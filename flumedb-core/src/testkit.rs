@@ -12,13 +12,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    Entry, Error, Flume, FlumeOptions, Json, Log, Result, Seq, Since, StreamOptions, View,
-    ViewContext,
+    Checkpoint, Entry, Error, Flume, FlumeOptions, Json, Log, Result, Seq, Since, StreamOptions,
+    View, ViewContext,
 };
 
 /// Runs every log check against logs opened by `open` in fresh temporary directories.
 ///
-/// A log whose [`Log::dir`] is `Some` is also checked for persistence across close and reopen.
+/// A log whose [`Log::view_dir`] is `Some` is also checked for persistence across close and reopen.
 pub fn log_suite<L: Log>(open: impl Fn(&Path) -> Result<L> + Sync) {
     check_empty(&open);
     check_append_get(&open);
@@ -353,7 +353,7 @@ pub fn check_closed<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
 /// A log with a directory keeps its records across close and reopen, and appends continue.
 pub fn check_reopen<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
     let (dir, log) = fresh(open);
-    if log.dir().is_none() {
+    if log.view_dir().is_none() {
         return;
     }
     let data: Vec<Vec<u8>> = (0..30).map(sample).collect();
@@ -465,24 +465,43 @@ where
         "a view added late differs from one fed live"
     );
     let log_since = db.since();
+    let last_checkpoint = match log_since {
+        Since::At(seq) => Checkpoint::of(seq, &db.log().get(seq).expect("get the last record")),
+        Since::Empty => Checkpoint::EMPTY,
+    };
     db.close().expect("close");
     assert!(matches!((suite.snapshot)(&live), Err(Error::Closed)));
     drop(db);
 
-    let persisted = (suite.open_log)(dir.path())
-        .expect("open log")
-        .dir()
-        .is_some();
-    let ctx = ViewContext::new("v", Some(dir.path().to_path_buf()));
-    if persisted {
-        // Closing flushed: the stored since is the log's.
+    let view_dir = (suite.open_log)(dir.path()).expect("open log").view_dir();
+    let ctx = ViewContext::new("v", view_dir.clone());
+    if view_dir.is_some() {
+        // Closing flushed: the stored checkpoint is the log's last record, as the driver gave it.
         let mut view = (suite.make_view)(1);
         let stored = view.open(&ctx).expect("open view").expect("stored state");
         assert_eq!(stored.version, 1);
         assert_eq!(
-            stored.since, log_since,
-            "close must flush the view up to the log"
+            stored.checkpoint, last_checkpoint,
+            "close must flush the view up to the log, with the checkpoint it was given"
         );
+        // The view stores the checkpoint as given, fingerprint included, and nothing else
+        // decides it: the driver compares it with the log at open.
+        let odd = Checkpoint {
+            since: last_checkpoint.since,
+            fingerprint: last_checkpoint.fingerprint ^ 0x5a5a,
+        };
+        view.apply(&[], odd).expect("apply a checkpoint alone");
+        view.flush().expect("flush with another checkpoint");
+        view.close().expect("close view");
+        let mut view = (suite.make_view)(1);
+        let stored = view.open(&ctx).expect("open view").expect("stored state");
+        assert_eq!(
+            stored.checkpoint, odd,
+            "open must return the flushed checkpoint"
+        );
+        view.apply(&[], last_checkpoint)
+            .expect("apply a checkpoint alone");
+        view.flush().expect("flush");
         view.close().expect("close view");
 
         // Reopen: the state is back, and new appends are seen.
@@ -520,7 +539,7 @@ where
     let mut view = (suite.make_view)(2);
     let stored = view.open(&ctx).expect("open view");
     assert!(
-        stored.is_none() || stored.is_some_and(|s| s.since == Since::Empty),
+        stored.is_none() || stored.is_some_and(|s| s.checkpoint == Checkpoint::EMPTY),
         "after reset a view must report nothing stored, got {stored:?}"
     );
     view.close().expect("close view");

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
 use crate::seq::{Seq, Since};
 use crate::sync::ViewSync;
@@ -198,7 +200,7 @@ pub struct Record<T> {
     pub value: T,
 }
 
-/// Where a view lives: its name and, if the log has a directory, that directory.
+/// Where a view lives: its name and, if the log has one, the directory of that log's views.
 #[derive(Clone, Debug)]
 pub struct ViewContext {
     name: String,
@@ -219,20 +221,107 @@ impl ViewContext {
         &self.name
     }
 
-    /// The log's directory, where a persistent view keeps its files. `None` for logs that live
-    /// only in memory: the view then lives only in memory too and rebuilds on every open.
+    /// The directory where a persistent view keeps its files: one per log
+    /// ([`Log::view_dir`](crate::Log::view_dir)), so views of two logs never share state.
+    /// `None` for logs that live only in memory: the view then lives only in memory too and
+    /// rebuilds on every open.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
 }
 
-/// What a view found on disk when it opened: the version and position it had persisted.
+/// What a view found on disk when it opened: the version and checkpoint it had persisted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Stored {
     /// The version the state was built with.
     pub version: u32,
-    /// The last record the persisted state includes.
+    /// The last record the persisted state includes, as [`View::flush`] was given it.
+    pub checkpoint: Checkpoint,
+}
+
+/// How far a view's persisted state reaches: the seq of the last record it includes and a
+/// fingerprint of that record's stored bytes.
+///
+/// A view stores the checkpoint [`View::apply`] hands it next to its state and returns it from
+/// [`View::open`]. At open the driver reads the record at `since` from the log and compares
+/// fingerprints: a log that lost its tail and was appended to again has other records at the
+/// same seqs, and a view's state may have been built from another log; either way the view
+/// is rebuilt rather than trusted.
+///
+/// ```
+/// use flumedb_core::{Checkpoint, Seq, Since};
+///
+/// let cp = Checkpoint::of(Seq::new(42), b"{\"n\":1}");
+/// assert_eq!(cp.since, Since::At(Seq::new(42)));
+/// assert!(cp.matches(b"{\"n\":1}"));
+/// assert!(!cp.matches(b"{\"n\":2}"));
+/// assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The last record included (`Empty`: none).
     pub since: Since,
+    /// [`Checkpoint::fingerprint`] of that record's bytes (0 when `since` is empty).
+    pub fingerprint: u64,
+}
+
+impl Checkpoint {
+    /// Bytes of [`encode`](Checkpoint::encode)'s output.
+    pub const ENCODED_LEN: usize = 17;
+
+    /// Nothing included yet.
+    pub const EMPTY: Checkpoint = Checkpoint {
+        since: Since::Empty,
+        fingerprint: 0,
+    };
+
+    /// The checkpoint of the record at `seq` whose stored bytes are `bytes`.
+    pub fn of(seq: Seq, bytes: &[u8]) -> Checkpoint {
+        Checkpoint {
+            since: Since::At(seq),
+            fingerprint: Checkpoint::fingerprint(bytes),
+        }
+    }
+
+    /// A record's fingerprint: CRC32 of its bytes in the low half, its length in the high
+    /// half. Stable across versions (it is persisted).
+    pub fn fingerprint(bytes: &[u8]) -> u64 {
+        u64::from(crc32fast::hash(bytes)) | ((bytes.len() as u64 & 0xffff_ffff) << 32)
+    }
+
+    /// Whether `bytes` are the bytes of the record this checkpoint was taken at.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        Checkpoint::fingerprint(bytes) == self.fingerprint
+    }
+
+    /// A fixed-size encoding for binary stores: a tag byte (0 empty, 1 at a seq), the seq and
+    /// the fingerprint, little-endian.
+    pub fn encode(&self) -> [u8; Checkpoint::ENCODED_LEN] {
+        let mut out = [0u8; Checkpoint::ENCODED_LEN];
+        if let Since::At(seq) = self.since {
+            out[0] = 1;
+            out[1..9].copy_from_slice(&seq.get().to_le_bytes());
+            out[9..17].copy_from_slice(&self.fingerprint.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads [`encode`](Checkpoint::encode)'s output; `None` if it is not one.
+    pub fn decode(bytes: &[u8]) -> Option<Checkpoint> {
+        let bytes: &[u8; Checkpoint::ENCODED_LEN] = bytes.try_into().ok()?;
+        let (tag, rest) = bytes.split_first()?;
+        let (seq, fingerprint) = rest.split_at(8);
+        let seq = u64::from_le_bytes(seq.try_into().ok()?);
+        let fingerprint = u64::from_le_bytes(fingerprint.try_into().ok()?);
+        match tag {
+            0 if seq == 0 && fingerprint == 0 => Some(Checkpoint::EMPTY),
+            1 => Some(Checkpoint {
+                since: Since::At(Seq::new(seq)),
+                fingerprint,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// How often the driver asks a view to [`flush`](View::flush): after `records` records or
@@ -269,11 +358,13 @@ impl Default for CommitPolicy {
 /// concurrent readers).
 ///
 /// Rules for implementations:
-/// - `open` reports what is persisted; if its version differs from [`version`](View::version)
-///   or it is ahead of the log, the driver calls `reset` before feeding anything;
+/// - `open` reports what is persisted; if its version differs from [`version`](View::version),
+///   it is ahead of the log, or the log no longer holds the record of its checkpoint (see
+///   [`Checkpoint`]), the driver calls `reset` before feeding anything;
 /// - after `flush` returns, the persisted state must include exactly the records applied so
-///   far, together with the seq of the last one (never a newer state with an older seq, or the
-///   reverse); a crash may lose recent records, never claim more than was stored;
+///   far, together with the checkpoint of the last `apply` (never a newer state with an older
+///   checkpoint, or the reverse), and `open` must return that checkpoint as it was given; a
+///   crash may lose recent records, never claim more than was stored;
 /// - `reset` destroys the state (memory and disk) so that a later `open` reports nothing;
 /// - errors put the view into a failed state; the driver does not retry on its own.
 pub trait View<T>: Send + 'static {
@@ -295,10 +386,14 @@ pub trait View<T>: Send + 'static {
     /// reset the view during the read. `log` fetches records, for handles that return them.
     fn handle(&self, sync: ViewSync, log: LogReader<T>) -> Self::Handle;
 
-    /// Applies records, in log order, all after the ones applied before.
-    fn apply(&mut self, records: &[Record<T>]) -> Result<(), Self::Error>;
+    /// Applies records, in log order, all after the ones applied before. The state then
+    /// reaches `checkpoint` (the last record applied, or one after it that the driver passed
+    /// over; `records` may be empty): whenever the view persists its state, it persists the
+    /// checkpoint of the same moment with it, atomically, and a later [`open`](View::open)
+    /// returns it as it was given.
+    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), Self::Error>;
 
-    /// Makes everything applied so far durable, with the seq of the last record.
+    /// Makes everything applied so far durable, with the checkpoint of the last `apply`.
     fn flush(&mut self) -> Result<(), Self::Error>;
 
     /// Destroys all state, in memory and on disk: the view is empty again.

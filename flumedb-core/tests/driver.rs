@@ -8,8 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use flumedb_core::{
-    Codec, CodecError, Error, Flume, FlumeOptions, Json, Log, Record, Seq, Since, Stored,
-    StreamOptions, View, ViewContext, ViewStatus, ViewSync, Wait,
+    Checkpoint, Codec, CodecError, Error, Flume, FlumeOptions, Json, Log, Record, Seq, Since,
+    Stored, StreamOptions, View, ViewContext, ViewStatus, ViewSync, Wait,
 };
 use flumelog_memory::MemoryLog;
 use parking_lot::Mutex;
@@ -23,6 +23,8 @@ struct Seen {
     resets: AtomicUsize,
     /// Calls in order: "open", "reset", "apply", "flush", "close".
     calls: Mutex<Vec<&'static str>>,
+    /// The checkpoint of the last apply.
+    checkpoint: Mutex<Option<Checkpoint>>,
 }
 
 /// A view that records every record it is fed. When `fragile`, it fails (or panics) on values
@@ -107,9 +109,10 @@ impl View<Value> for Recorder {
             sync,
         }
     }
-    fn apply(&mut self, records: &[Record<Value>]) -> Result<(), Boom> {
+    fn apply(&mut self, records: &[Record<Value>], checkpoint: Checkpoint) -> Result<(), Boom> {
         self.seen.applies.fetch_add(1, Ordering::SeqCst);
         self.seen.calls.lock().push("apply");
+        *self.seen.checkpoint.lock() = Some(checkpoint);
         for r in records {
             if self.fragile && r.value["fail"] == true {
                 return Err(Boom(r.seq));
@@ -253,7 +256,7 @@ fn a_view_ahead_of_the_log_is_reset_before_it_is_fed() {
     let (mut view, seen) = Recorder::new();
     view.stored = Some(Stored {
         version: 1,
-        since: Since::At(Seq::new(10)),
+        checkpoint: Checkpoint::of(Seq::new(10), b"1"),
     });
     let h = db.add_view("ahead", view).unwrap();
     assert_eq!(h.values().unwrap(), vec![json!(1), json!(2)]);
@@ -270,7 +273,7 @@ fn a_view_ahead_of_the_log_at_open_is_reset_even_after_new_appends() {
     let (mut view, seen) = Recorder::new();
     view.stored = Some(Stored {
         version: 1,
-        since: Since::At(Seq::new(3)),
+        checkpoint: Checkpoint::of(Seq::new(3), b"\"new d\""),
     });
     let h = db2.add_view("ahead", view).unwrap();
     assert_eq!(seen.resets.load(Ordering::SeqCst), 1);
@@ -288,7 +291,7 @@ fn a_view_of_another_version_is_reset_and_rebuilt() {
     view.version = 2;
     view.stored = Some(Stored {
         version: 1,
-        since: Since::At(Seq::new(1)),
+        checkpoint: Checkpoint::of(Seq::new(1), b"2"),
     });
     let h = db.add_view("old", view).unwrap();
     assert_eq!(h.values().unwrap(), vec![json!(1), json!(2), json!(3)]);
@@ -298,7 +301,7 @@ fn a_view_of_another_version_is_reset_and_rebuilt() {
     let (mut view, seen) = Recorder::new();
     view.stored = Some(Stored {
         version: 1,
-        since: Since::At(Seq::new(1)),
+        checkpoint: Checkpoint::of(Seq::new(1), b"2"),
     });
     let h = db.add_view("behind", view).unwrap();
     assert_eq!(h.values().unwrap(), vec![json!(3)]);
@@ -599,6 +602,10 @@ impl Codec<Value> for Counting {
         self.0.fetch_add(1, Ordering::SeqCst);
         Codec::<Value>::decode(&Json, bytes)
     }
+    /// The append-time check is not the feeder's decoding, which is what this counts.
+    fn check(&self, bytes: &[u8]) -> Result<(), CodecError> {
+        Codec::<Value>::check(&Json, bytes)
+    }
 }
 
 #[test]
@@ -629,7 +636,7 @@ fn appends_do_not_wait_for_slow_views() {
             Ok(None)
         }
         fn handle(&self, _: ViewSync, _: flumedb_core::LogReader<Value>) {}
-        fn apply(&mut self, records: &[Record<Value>]) -> Result<(), Boom> {
+        fn apply(&mut self, records: &[Record<Value>], _: Checkpoint) -> Result<(), Boom> {
             thread::sleep(Duration::from_millis(50));
             self.0.fetch_add(records.len(), Ordering::SeqCst);
             Ok(())
@@ -841,4 +848,143 @@ fn the_log_is_made_durable_before_a_view_persists_its_since() {
         }
     }
     assert!(flushes >= 1);
+}
+
+#[test]
+fn views_are_given_the_checkpoint_of_the_last_record_they_passed() {
+    let db = db();
+    let (view, seen) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!({"a": 1})).unwrap();
+    let last = db.append(&json!({"b": 2})).unwrap();
+    h.values().unwrap();
+    let given = seen.checkpoint.lock().expect("applied");
+    assert_eq!(given, Checkpoint::of(last, br#"{"b":2}"#));
+}
+
+#[test]
+fn a_view_whose_checkpoint_record_is_not_in_the_log_is_rebuilt() {
+    // The log lost its tail (seqs 2..) while this view was not attached, and was appended to
+    // again: seq 2 exists, but holds another record than the one the view processed.
+    let db = db_on(&[json!("a"), json!("b"), json!("c (new)"), json!("d (new)")]);
+    let (mut view, seen) = Recorder::new();
+    view.stored = Some(Stored {
+        version: 1,
+        checkpoint: Checkpoint::of(Seq::new(2), br#""c (lost)""#),
+    });
+    let h = db.add_view("stale", view).unwrap();
+    assert_eq!(seen.resets.load(Ordering::SeqCst), 1, "must be reset");
+    assert_eq!(h.values().unwrap().len(), 4);
+
+    // The same checkpoint with the right fingerprint resumes where it was.
+    let (mut view, seen) = Recorder::new();
+    view.stored = Some(Stored {
+        version: 1,
+        checkpoint: Checkpoint::of(Seq::new(2), br#""c (new)""#),
+    });
+    let h = db.add_view("current", view).unwrap();
+    assert_eq!(seen.resets.load(Ordering::SeqCst), 0);
+    assert_eq!(h.values().unwrap(), vec![json!("d (new)")]);
+}
+
+/// `depth` nested arrays around 1.
+fn nested(depth: usize) -> Value {
+    let mut value = json!(1);
+    for _ in 0..depth {
+        value = Value::Array(vec![value]);
+    }
+    value
+}
+
+#[test]
+fn appends_refuse_values_whose_encoding_would_not_decode() {
+    let db = db();
+    db.append(&json!("first")).unwrap();
+    let err = db.append(&nested(200)).unwrap_err();
+    assert!(matches!(err, Error::Codec(_)), "{err:?}");
+    assert!(err.to_string().contains("does not decode again"), "{err}");
+    let err = db.append_batch(&[json!("ok"), nested(200)]).unwrap_err();
+    assert!(matches!(err, Error::Codec(_)), "{err:?}");
+    assert_eq!(db.since(), Since::At(Seq::new(0)), "nothing was written");
+    // Just under the decoder's limit is fine.
+    db.append(&nested(100)).unwrap();
+
+    // A typed value whose NaN JSON stores as null, which f64 does not decode from.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Reading {
+        celsius: f64,
+    }
+    let typed: Flume<MemoryLog, Reading> = Flume::open(MemoryLog::new(), Json).unwrap();
+    typed.append(&Reading { celsius: 21.5 }).unwrap();
+    let err = typed.append(&Reading { celsius: f64::NAN }).unwrap_err();
+    assert!(matches!(err, Error::Codec(_)), "{err:?}");
+    assert_eq!(typed.since(), Since::At(Seq::new(0)));
+}
+
+#[test]
+fn undecodable_records_fail_views_by_default_and_can_be_skipped() {
+    // A log written by another program holds a record the codec cannot decode.
+    let log = MemoryLog::new();
+    log.append_batch(&[b"1", b"{not json", b"3"]).unwrap();
+    let db: Flume<MemoryLog, Value> = Flume::open(log, Json).unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("strict", view).unwrap();
+    match h.values() {
+        Err(Error::ViewFailed { seq, .. }) => assert_eq!(seq, Some(Seq::new(1))),
+        other => panic!("expected ViewFailed at seq 1, got {other:?}"),
+    }
+    drop(db);
+
+    let log = MemoryLog::new();
+    log.append_batch(&[b"1", b"{not json", b"3"]).unwrap();
+    let db: Flume<MemoryLog, Value> = FlumeOptions::new()
+        .undecodable(flumedb_core::Undecodable::Skip)
+        .batch_size(1)
+        .open(log, Json)
+        .unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("lenient", view).unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(1), json!(3)]);
+    db.rebuild().unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(1), json!(3)]);
+    let (count, skipped) = db.skipped();
+    assert_eq!(count, 1, "met twice, reported once");
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].seq, Seq::new(1));
+    assert!(matches!(*skipped[0].error, Error::Codec(_)));
+    // get still says what is wrong with it.
+    assert!(matches!(db.get(Seq::new(1)), Err(Error::Codec(_))));
+}
+
+#[test]
+fn a_view_whose_open_panics_is_an_error_and_its_name_is_released() {
+    struct PanicsOnOpen;
+    impl View<Value> for PanicsOnOpen {
+        type Handle = ();
+        type Error = Boom;
+        fn version(&self) -> u32 {
+            1
+        }
+        fn open(&mut self, _: &ViewContext) -> Result<Option<Stored>, Boom> {
+            panic!("storage engine assertion");
+        }
+        fn handle(&self, _: ViewSync, _: flumedb_core::LogReader<Value>) {}
+        fn apply(&mut self, _: &[Record<Value>], _: Checkpoint) -> Result<(), Boom> {
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+        fn reset(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+    }
+    let db = db();
+    let err = db.add_view("idx", PanicsOnOpen).unwrap_err();
+    assert!(err.to_string().contains("panicked while opening"), "{err}");
+    let (view, _) = Recorder::new();
+    db.add_view("idx", view).expect("the name is free again");
 }

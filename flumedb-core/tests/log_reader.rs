@@ -5,7 +5,8 @@ use std::thread;
 use std::time::Duration;
 
 use flumedb_core::{
-    Error, Flume, Json, LogReader, Record, Seq, Since, Stored, View, ViewContext, ViewSync,
+    Checkpoint, Error, Flume, Json, LogReader, Record, Seq, Since, Stored, View, ViewContext,
+    ViewSync,
 };
 use flumelog_memory::MemoryLog;
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ impl View<Value> for Tap {
     fn handle(&self, _: ViewSync, log: LogReader<Value>) -> LogReader<Value> {
         log
     }
-    fn apply(&mut self, _: &[Record<Value>]) -> Result<(), std::io::Error> {
+    fn apply(&mut self, _: &[Record<Value>], _: Checkpoint) -> Result<(), std::io::Error> {
         Ok(())
     }
     fn flush(&mut self) -> Result<(), std::io::Error> {

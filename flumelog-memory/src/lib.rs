@@ -13,6 +13,9 @@ use parking_lot::{Mutex, RwLock};
 /// The file a persisted memory log keeps in its directory.
 pub const FILE_NAME: &str = "log.memory";
 
+/// The directory next to the log file where the log's views keep their state.
+pub const VIEW_DIR_NAME: &str = "log.memory.views";
+
 /// Bytes before each record's data in the file: length, CRC32 of the data, and CRC32 of those
 /// first 8 bytes, all u32 little-endian.
 const FRAME_HEADER: usize = 12;
@@ -284,8 +287,8 @@ impl Log for MemoryLog {
         Ok(synced?)
     }
 
-    fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
+    fn view_dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|dir| dir.join(VIEW_DIR_NAME))
     }
 }
 

@@ -16,7 +16,8 @@ pub enum OffsetError {
         /// The I/O error.
         source: io::Error,
     },
-    /// The file has a native header that does not pass its checksum.
+    /// The file looks like a native log, but its header is damaged: the magic bytes or the
+    /// header checksum do not match. Nothing was changed.
     BadHeader {
         /// The file.
         path: PathBuf,
@@ -42,6 +43,15 @@ pub enum OffsetError {
         /// The file.
         path: PathBuf,
     },
+    /// A native file with a valid header but not one complete valid record after it, and
+    /// bytes that are not all zeros there (damage, not a cut-short first append). Nothing was
+    /// changed.
+    NoValidRecord {
+        /// The file.
+        path: PathBuf,
+        /// The bytes after the header.
+        bytes: u64,
+    },
     /// The file is not a log this crate can open safely (e.g. no valid frame at all).
     Unsupported(String),
 }
@@ -52,7 +62,16 @@ impl fmt::Display for OffsetError {
             OffsetError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             OffsetError::BadHeader { path } => write!(
                 f,
-                "{}: the flumelog-offset header fails its checksum; the file is damaged",
+                "{}: the file looks like a native flumelog-offset log with a damaged header \
+                 (its magic bytes or header checksum do not match); nothing was changed",
+                path.display()
+            ),
+            OffsetError::NoValidRecord { path, bytes } => write!(
+                f,
+                "{}: the file holds {bytes} bytes after its header but no complete valid \
+                 record; nothing was changed. If it is a new log whose first append was \
+                 interrupted, it holds nothing acknowledged and can be removed; otherwise it is \
+                 damaged: keep it for inspection or restore it from a backup",
                 path.display()
             ),
             OffsetError::UnsupportedVersion { path, version } => write!(
@@ -91,11 +110,14 @@ impl std::error::Error for OffsetError {
 impl From<OffsetError> for flumedb_core::Error {
     fn from(err: OffsetError) -> Self {
         match err {
-            OffsetError::Io { source, .. } => flumedb_core::Error::Io(source),
-            OffsetError::BadHeader { .. } => flumedb_core::Error::Corrupt {
-                seq: None,
-                reason: err.to_string(),
-            },
+            // Keep the path: a bare "Permission denied" does not say which file.
+            OffsetError::Io { path, source } => flumedb_core::Error::File { path, source },
+            OffsetError::BadHeader { .. } | OffsetError::NoValidRecord { .. } => {
+                flumedb_core::Error::Corrupt {
+                    seq: None,
+                    reason: err.to_string(),
+                }
+            }
             other => flumedb_core::Error::InvalidArgument(other.to_string()),
         }
     }

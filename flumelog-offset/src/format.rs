@@ -156,6 +156,9 @@ impl Format {
     /// A native frame ending at `frame_end` whose delete was interrupted by a crash: lengths
     /// intact, the deleted bit set, the payload not yet all zeros (so the checksum fails).
     /// Returns its start and payload length.
+    ///
+    /// Only the checksum can prove it: `del` writes the word and the CRC of a zero payload
+    /// together, so a set bit whose CRC is anything else is damage (e.g. a flipped bit 31).
     pub(crate) fn interrupted_delete_ending_at(
         self,
         bytes: &[u8],
@@ -167,8 +170,12 @@ impl Format {
         let len = u32_le(bytes, frame_end - 4)?;
         let start = frame_end.checked_sub(u64::from(len) + 12)?;
         let word = u32_le(bytes, start)?;
-        (start >= HEADER_LEN && word & DELETED != 0 && word & !DELETED == len)
-            .then_some((start, len))
+        let crc = u32_le(bytes, start + 4)?;
+        (start >= HEADER_LEN
+            && word & DELETED != 0
+            && word & !DELETED == len
+            && crc == native_crc_of_zeros(start, word, len))
+        .then_some((start, len))
     }
 
     /// The first position at or after `from` (and before `end`) where a valid (or deleted)
@@ -224,11 +231,56 @@ fn uint_be(bytes: &[u8], at: u64, width: u64) -> Option<u64> {
 /// or with any bit of its length word changed, gives another CRC (the initial value differs,
 /// and a CRC maps distinct initial values to distinct results).
 pub(crate) fn native_crc(seq: u64, word: u32, payload: &[u8]) -> u32 {
-    let init =
-        (seq as u32) ^ ((seq >> 32) as u32).rotate_left(16) ^ word.rotate_left(8) ^ 0x464c_4f47;
-    let mut hasher = crc32fast::Hasher::new_with_initial(init);
+    let mut hasher = crc32fast::Hasher::new_with_initial(native_crc_init(seq, word));
     hasher.update(payload);
     hasher.finalize()
+}
+
+/// The initial CRC value of the frame at `seq` with length word `word`.
+fn native_crc_init(seq: u64, word: u32) -> u32 {
+    (seq as u32) ^ ((seq >> 32) as u32).rotate_left(16) ^ word.rotate_left(8) ^ 0x464c_4f47
+}
+
+/// [`native_crc`] of a payload of `len` zero bytes (what `del` leaves), without allocating
+/// `len` bytes: a payload may be up to 2 GiB.
+pub(crate) fn native_crc_of_zeros(seq: u64, word: u32, len: u32) -> u32 {
+    static ZEROS: [u8; 16 << 10] = [0; 16 << 10];
+    let mut hasher = crc32fast::Hasher::new_with_initial(native_crc_init(seq, word));
+    let mut left = len as usize;
+    while left > 0 {
+        let n = left.min(ZEROS.len());
+        hasher.update(&ZEROS[..n]);
+        left -= n;
+    }
+    hasher.finalize()
+}
+
+/// The granularity at which an interrupted write leaves a file. The kernel copies a `pwrite`
+/// into the page cache page by page and stops only between pages when the process is killed;
+/// power loss loses whole pages (file-system blocks). 4 KiB divides every page size.
+const TEAR_ALIGN: u64 = 4096;
+
+/// Whether `file` (a native file's bytes, with no valid frame after the header) holds a first
+/// append cut short rather than damage: the first frame's length word, not deleted (an append
+/// never writes one), declares a frame that runs past where the written bytes stop, and they
+/// stop at a page boundary (the end of the file, or where only zero pages follow). A file that
+/// ends where its trailer says a frame spanning it ends holds a whole (damaged) frame instead.
+pub(crate) fn native_torn_first_append(file: &[u8]) -> bool {
+    let size = file.len() as u64;
+    let Some(word) = u32_le(file, HEADER_LEN) else {
+        return false;
+    };
+    if word & DELETED != 0 {
+        return false;
+    }
+    let data_end = file
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |i| i as u64 + 1);
+    let written = data_end.next_multiple_of(TEAR_ALIGN);
+    let whole_frame_by_trailer = size >= HEADER_LEN + 12
+        && u32_le(file, size - 4).map(u64::from) == Some(size - HEADER_LEN - 12);
+    written <= size && HEADER_LEN + 12 + u64::from(word) > written && !whole_frame_by_trailer
 }
 
 /// The native header bytes.
@@ -241,13 +293,28 @@ pub(crate) fn native_header() -> [u8; HEADER_LEN as usize] {
     header
 }
 
+/// Whether a 16-byte file start that is not a valid native header is one that was damaged:
+/// only the magic differs (the header's CRC matches it with the real magic), or the magic is
+/// within 2 bits of `FLUMELOG`. A JS log starts with a big-endian record length: it could only
+/// start so with a first record of over 32 MiB that begins with (nearly) `ELOG`.
+pub(crate) fn looks_like_damaged_native_header(head: &[u8; HEADER_LEN as usize]) -> bool {
+    let mut mended = *head;
+    mended[..8].copy_from_slice(MAGIC);
+    let only_magic_damaged = crc32fast::hash(&mended[..12]).to_le_bytes() == head[12..16];
+    let flipped_bits: u32 = head[..8]
+        .iter()
+        .zip(MAGIC)
+        .map(|(a, b)| (a ^ b).count_ones())
+        .sum();
+    only_magic_damaged || flipped_bits <= 2
+}
+
 /// The deleted form of a native frame's first 8 bytes, for a payload of `len` zeros.
 pub(crate) fn native_deleted_head(seq: u64, len: u32) -> [u8; 8] {
     let word = len | DELETED;
-    let zeros = vec![0u8; len as usize];
     let mut head = [0u8; 8];
     head[..4].copy_from_slice(&word.to_le_bytes());
-    head[4..].copy_from_slice(&native_crc(seq, word, &zeros).to_le_bytes());
+    head[4..].copy_from_slice(&native_crc_of_zeros(seq, word, len).to_le_bytes());
     head
 }
 

@@ -163,10 +163,6 @@ impl OffsetLog {
                 (format, end, None)
             }
         };
-        if let Some((start, len)) = interrupted_delete {
-            write_deletion(&file, format, start, len).map_err(&err)?;
-            file.sync_all().map_err(&err)?;
-        }
         if end == format.first()
             && matches!(format, Format::Js(_))
             && bytes[..size as usize].iter().any(|b| *b != 0)
@@ -179,6 +175,23 @@ impl OffsetLog {
                 path.display(),
                 format.name()
             )));
+        }
+        let whole = &bytes[..size as usize];
+        if end == format.first()
+            && format == Format::Native
+            && whole[end as usize..].iter().any(|b| *b != 0)
+            && !format::native_torn_first_append(whole)
+        {
+            // Cutting back to the header would destroy whatever is there; only a first append
+            // cut short (or zeros) holds nothing that was ever a complete record.
+            return Err(OffsetError::NoValidRecord {
+                path: path.to_path_buf(),
+                bytes: size - end,
+            });
+        }
+        if let Some((start, len)) = interrupted_delete {
+            write_deletion(&file, format, start, len).map_err(&err)?;
+            file.sync_all().map_err(&err)?;
         }
         if end < size {
             file.set_len(end).map_err(&err)?;
@@ -255,9 +268,17 @@ impl OffsetLog {
         self.end.load(Ordering::Acquire)
     }
 
+    /// An I/O error on the log file, with its path: a bare OS error does not say which file.
+    fn file_error(&self, source: std::io::Error) -> Error {
+        Error::File {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
     fn check_broken(&self) -> Result<()> {
         match &*self.broken.lock() {
-            Some(why) => Err(Error::Io(std::io::Error::other(format!(
+            Some(why) => Err(self.file_error(std::io::Error::other(format!(
                 "the log refuses writes after an earlier failure ({why}); reopen it to recover"
             )))),
             None => Ok(()),
@@ -279,7 +300,8 @@ impl OffsetLog {
     /// A map covering the committed bytes, and the committed end.
     fn snapshot(&self) -> Result<(Arc<Mmap>, u64)> {
         let end = self.end.load(Ordering::Acquire);
-        Ok((self.map.covering(end)?, end))
+        let map = self.map.covering(end).map_err(|e| self.file_error(e))?;
+        Ok((map, end))
     }
 
     fn validate(&self, data: &[u8]) -> Result<()> {
@@ -337,7 +359,7 @@ impl OffsetLog {
             if let Err(undo) = w.file.set_len(start) {
                 self.set_broken(format!("a failed append could not be undone: {undo}"));
             }
-            return Err(err.into());
+            return Err(self.file_error(err));
         }
         w.written = pos;
         w.last = seqs.last().map(|s| s.get()).or(w.last);
@@ -396,7 +418,7 @@ impl OffsetLog {
                 Err(err) => {
                     self.set_broken(format!("fsync failed: {err}"));
                     self.synced.notify_all();
-                    return Err(err.into());
+                    return Err(self.file_error(err));
                 }
             }
         }
@@ -481,12 +503,12 @@ impl OffsetLog {
         self.deleting.fetch_add(1, Ordering::AcqRel);
         let written = write_deletion(&w.file, self.format, at, len);
         self.deleting.fetch_add(1, Ordering::AcqRel);
-        written?;
+        written.map_err(|e| self.file_error(e))?;
         if self.durability == Durability::Fsync
             && let Err(err) = w.file.sync_data()
         {
             self.set_broken(format!("fsync failed: {err}"));
-            return Err(err.into());
+            return Err(self.file_error(err));
         }
         Ok(())
     }
@@ -697,6 +719,11 @@ fn detect(
             });
         }
         Format::Native
+    } else if size >= format::HEADER_LEN && format::looks_like_damaged_native_header(&head) {
+        // Falling through to the JS format would call it "not a log": say what it is.
+        return Err(OffsetError::BadHeader {
+            path: path.to_path_buf(),
+        });
     } else {
         match (wanted, detect_width(file, size).map_err(&err)?) {
             (Some(Format::Js(asked)), Some(found)) if asked != found => {
@@ -790,7 +817,8 @@ fn js_width_by_recovery(
     best
 }
 
-/// Like [`recover_end`], and a delete interrupted in the last frame (start, length) to finish.
+/// Like [`recover_end`], and a delete interrupted in the last frame (start, length) to finish:
+/// only one its checksum proves (see [`Format::interrupted_delete_ending_at`]), else it is cut.
 fn recover_tail(format: Format, bytes: &[u8], size: u64) -> (u64, Option<(u64, u32)>) {
     let end = recover_end(format, bytes, size);
     if end < size
@@ -852,7 +880,7 @@ impl Log for OffsetLog {
         if at >= end {
             return Err(Error::NotFound { seq });
         }
-        self.map.with(end, |map| {
+        let read = self.map.with(end, |map| {
             loop {
                 // A seqlock against `del` (see `read_at`).
                 let before = self.deleting.load(Ordering::Acquire);
@@ -865,7 +893,8 @@ impl Log for OffsetLog {
                     return result;
                 }
             }
-        })?
+        });
+        read.map_err(|e| self.file_error(e))?
     }
 
     fn since_watch(&self) -> &SinceWatch {
@@ -920,12 +949,15 @@ impl Log for OffsetLog {
         let unlocked = w.file.unlock();
         drop(w);
         self.since.close();
-        synced?;
-        Ok(unlocked?)
+        synced.map_err(|e| self.file_error(e))?;
+        unlocked.map_err(|e| self.file_error(e))
     }
 
-    fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
+    fn view_dir(&self) -> Option<PathBuf> {
+        // One directory per log file, so two logs in one directory keep their views apart.
+        let mut name = self.path.file_name()?.to_os_string();
+        name.push(".views");
+        Some(self.dir.as_ref()?.join(name))
     }
 }
 
@@ -1025,5 +1057,32 @@ impl Iterator for Backward<'_> {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_failures_carry_the_log_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.offset");
+        let log = OffsetLog::open(&path).unwrap();
+        let seq = log.append(b"kept").unwrap();
+        // A read-only handle makes writes fail (EBADF) even for root, where permissions don't.
+        log.writer.lock().file = File::open(&path).unwrap();
+        let is_file_error = |err: &Error| {
+            matches!(err, Error::File { path: p, .. } if *p == path)
+                && err.to_string().contains(path.to_str().unwrap())
+        };
+        let append = log.append(b"lost").unwrap_err();
+        assert!(is_file_error(&append), "{append:?}");
+        let del = log.del(seq).unwrap_err();
+        assert!(is_file_error(&del), "{del:?}");
+        // The failed append could not be undone: later appends are refused, naming the file.
+        let refused = log.append(b"lost").unwrap_err();
+        assert!(is_file_error(&refused), "{refused:?}");
+        assert_eq!(log.get(seq).unwrap(), b"kept");
     }
 }

@@ -142,16 +142,15 @@ fn trial(rng: &mut Rng, mode: &str, rounds: usize) -> Result<(), String> {
             }
         }
         // Records written but not acknowledged before the kill survive too: keep them, so
-        // the next round continues after them.
-        if let Some(last) = acked.last().map(|(i, _)| *i)
-            && expected_i > last + 1
-        {
+        // the next round continues after them (also when none was acknowledged yet).
+        let next = acked.last().map_or(0, |(i, _)| i + 1);
+        if expected_i > next {
             let extra: Vec<(u64, u64)> = log
                 .stream(StreamOptions::new())
                 .map_err(|e| e.to_string())?
                 .filter_map(|e| e.ok())
                 .filter_map(|e| parse(&e.data).map(|i| (i, e.seq.get())))
-                .filter(|(i, _)| *i > last)
+                .filter(|(i, _)| *i >= next)
                 .collect();
             acked.extend(extra);
         }

@@ -518,12 +518,20 @@ fn a_delete_interrupted_by_a_crash_is_completed_not_truncated() {
     let data = records(4);
     let seqs = write(&path, Format::Native, &data);
     let good = fs::read(&path).unwrap();
-    // A crash after the deleted header was written but before the payload was zeroed.
+    // A crash after the deleted header was written but before the payload was zeroed. `del`
+    // writes the deleted word and its checksum together: take both from a real `del` on a
+    // copy (a set deleted bit without that checksum is damage, not a delete).
     let interrupt = |victim: usize| {
+        let copy = path.with_extension("copy");
+        fs::write(&copy, &good).unwrap();
+        let log = OffsetLog::open(&copy).unwrap();
+        log.del(seqs[victim]).unwrap();
+        log.close().unwrap();
+        drop(log);
+        let deleted = fs::read(&copy).unwrap();
         let mut bytes = good.clone();
         let at = seqs[victim].get() as usize;
-        let len = data[victim].len() as u32;
-        bytes[at..at + 4].copy_from_slice(&(len | 1 << 31).to_le_bytes());
+        bytes[at..at + 8].copy_from_slice(&deleted[at..at + 8]);
         bytes
     };
     fs::write(&path, interrupt(3)).unwrap(); // the last frame

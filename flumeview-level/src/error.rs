@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::key::KeyError;
 
@@ -28,6 +29,46 @@ pub enum LevelError {
     Corrupt(String),
     /// A key could not be encoded.
     Key(KeyError),
+    /// The index files are damaged (a checksum mismatch, an undecodable structure, a missing
+    /// file). [`Flume::rebuild`](flumedb_core::Flume::rebuild) clears the view and rebuilds it
+    /// from the log, and the next open throws the damaged files away.
+    Damaged {
+        /// The index directory.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// The index was repaired (thrown away or reopened) while this view had rows in it: the
+    /// view must be rebuilt ([`Flume::rebuild`](flumedb_core::Flume::rebuild)) before it
+    /// can be used again.
+    Stale {
+        /// The index directory.
+        path: PathBuf,
+        /// Why the index was repaired.
+        reason: String,
+    },
+    /// Closing waited too long for the storage engine (for example, a flush that cannot
+    /// finish on a full disk). The index was closed anyway; its journal keeps the data.
+    Timeout {
+        /// The index directory.
+        path: PathBuf,
+        /// What was waited for.
+        what: String,
+        /// How long.
+        after: Duration,
+    },
+    /// The view's index is closed.
+    Closed {
+        /// The index directory.
+        path: PathBuf,
+    },
+    /// The view's name cannot name an index keyspace.
+    InvalidName {
+        /// The view's name.
+        view: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl LevelError {
@@ -55,6 +96,29 @@ impl fmt::Display for LevelError {
             ),
             LevelError::Corrupt(why) => write!(f, "level index damaged: {why}"),
             LevelError::Key(err) => write!(f, "{err}"),
+            LevelError::Damaged { path, reason } => write!(
+                f,
+                "level index at {} is damaged ({reason}): rebuild the view; the next open \
+                 throws the damaged files away",
+                path.display()
+            ),
+            LevelError::Stale { path, reason } => write!(
+                f,
+                "level index at {} was repaired under this view ({reason}): rebuild the view",
+                path.display()
+            ),
+            LevelError::Timeout { path, what, after } => write!(
+                f,
+                "level index at {}: gave up waiting for {what} after {after:?} (closed anyway; \
+                 the journal keeps the data)",
+                path.display()
+            ),
+            LevelError::Closed { path } => {
+                write!(f, "level index at {} is closed", path.display())
+            }
+            LevelError::InvalidName { view, reason } => {
+                write!(f, "level view name {view:?}: {reason}")
+            }
         }
     }
 }
@@ -64,7 +128,13 @@ impl std::error::Error for LevelError {
         match self {
             LevelError::Store { source, .. } => Some(source.as_ref()),
             LevelError::Key(err) => Some(err),
-            LevelError::Corrupt(_) | LevelError::InUse { .. } => None,
+            LevelError::Corrupt(_)
+            | LevelError::InUse { .. }
+            | LevelError::Damaged { .. }
+            | LevelError::Stale { .. }
+            | LevelError::Timeout { .. }
+            | LevelError::Closed { .. }
+            | LevelError::InvalidName { .. } => None,
         }
     }
 }

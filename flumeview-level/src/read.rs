@@ -307,6 +307,17 @@ impl<T: Send + 'static> LevelHandle<T> {
         })
     }
 
+    /// Whether this view's index files were found damaged and thrown away (so the view
+    /// rebuilt from the log), and why; `None` if they were not, or the view is closed.
+    ///
+    /// Damage is found when the index opens (a clean close leaves a check file, verified
+    /// before the storage engine reads anything) or when a read meets it (then the read fails
+    /// with [`LevelError::Damaged`] and `Flume::rebuild` repairs
+    /// the view).
+    pub fn repaired(&self) -> Option<crate::Repaired> {
+        self.shared.store.read().as_ref()?.repaired()
+    }
+
     /// How many records had keys that could not be indexed, and (up to 100 of) which.
     pub fn rejected(&self) -> (u64, Vec<Rejected>) {
         self.shared.rejected.lock().clone()

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use flumedb_core::{LogReader, Record, Seq, Since, Stored, View, ViewContext, ViewSync};
+use flumedb_core::{Checkpoint, LogReader, Record, Seq, Stored, View, ViewContext, ViewSync};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::LevelError;
@@ -107,32 +107,24 @@ impl<T: Send + 'static> Level<T> {
     }
 }
 
-/// META: version (u32 LE), then since (none, or u64 LE).
-fn encode_meta(version: u32, since: Since) -> Vec<u8> {
+/// META: version (u32 LE), then the checkpoint ([`Checkpoint::encode`]).
+fn encode_meta(version: u32, checkpoint: Checkpoint) -> Vec<u8> {
     let mut out = version.to_le_bytes().to_vec();
-    if let Since::At(seq) = since {
-        out.extend_from_slice(&seq.get().to_le_bytes());
-    }
+    out.extend_from_slice(&checkpoint.encode());
     out
 }
 
+/// Reads META; an older layout (a bare since, without the record's fingerprint) does not
+/// decode, so that index is rebuilt once.
 fn decode_meta(bytes: &[u8]) -> Result<Stored, LevelError> {
     let bad = || LevelError::Corrupt(format!("META row of {} bytes", bytes.len()));
-    let version = u32::from_le_bytes(
-        bytes
-            .get(..4)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    );
-    let since = match bytes.len() {
-        4 => Since::Empty,
-        12 => Since::At(Seq::new(u64::from_le_bytes(
-            bytes[4..12].try_into().map_err(|_| bad())?,
-        ))),
-        _ => return Err(bad()),
-    };
-    Ok(Stored { version, since })
+    let (version, checkpoint) = bytes.split_at_checked(4).ok_or_else(bad)?;
+    let version = u32::from_le_bytes(version.try_into().map_err(|_| bad())?);
+    let checkpoint = Checkpoint::decode(checkpoint).ok_or_else(bad)?;
+    Ok(Stored {
+        version,
+        checkpoint,
+    })
 }
 
 impl<T: Send + 'static> View<T> for Level<T> {
@@ -164,10 +156,7 @@ impl<T: Send + 'static> View<T> for Level<T> {
         LevelHandle::new(self.shared.clone(), sync, log)
     }
 
-    fn apply(&mut self, records: &[Record<T>]) -> Result<(), LevelError> {
-        let Some(last) = records.last() else {
-            return Ok(());
-        };
+    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), LevelError> {
         let store = self.store()?;
         // Every key is encoded into one buffer; rows point into it (no allocation per row).
         let mut keys: Vec<u8> = Vec::with_capacity(records.len() * 48);
@@ -195,7 +184,7 @@ impl<T: Send + 'static> View<T> for Level<T> {
                 spans.push((start, keys.len(), seq));
             }
         }
-        let meta = encode_meta(self.version, Since::At(last.seq));
+        let meta = encode_meta(self.version, checkpoint);
         let mut rows: Vec<(&[u8], &[u8])> = spans
             .iter()
             .map(|(start, end, seq)| (&keys[*start..*end], &seq[..]))
@@ -264,13 +253,10 @@ impl<T: Send + 'static> View<T> for Level<T> {
 
     fn close(&mut self) -> Result<(), LevelError> {
         self.shared.live.lock().clear();
-        // Without this, the next open replays every row since the last memtable flush from
-        // the journal (seconds for tens of MB); with it, reopening reads only table metadata.
-        if let Ok(store) = self.store() {
-            store.checkpoint()?;
-        }
-        // The store closes when the last handle lets go of it.
+        // Flushes (within a deadline: a full disk must not hang close) and releases the store;
+        // it is let go of even if that fails, and the error reported.
+        let closed = self.store().map_or(Ok(()), |store| store.close());
         *self.shared.store.write() = None;
-        Ok(())
+        closed
     }
 }

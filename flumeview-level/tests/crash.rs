@@ -41,15 +41,22 @@ type Index = (Option<(u32, u64)>, BTreeSet<u64>);
 
 /// Reads META and every row straight from the store.
 fn inspect(dir: &Path) -> Result<Index, String> {
-    let db = fjall::Database::builder(dir.join("level"))
+    let level = dir.join("log.offset.views").join("level");
+    if !level.join("lock").exists() {
+        return Err(format!("no index store at {}", level.display()));
+    }
+    let db = fjall::Database::builder(level)
         .open()
         .map_err(|e| format!("open store: {e}"))?;
     let ks = db
         .keyspace("view-idx", fjall::KeyspaceCreateOptions::default)
         .map_err(|e| e.to_string())?;
+    // META: version (u32 LE), then the checkpoint: tag 1, seq (u64 LE), fingerprint.
     let meta = ks.get([0u8]).map_err(|e| e.to_string())?.map(|m| {
+        assert_eq!(m.len(), 4 + 17, "META length");
+        assert_eq!(m[4], 1, "META of rows must hold a checkpoint at a seq");
         let version = u32::from_le_bytes(m[..4].try_into().unwrap());
-        let since = u64::from_le_bytes(m[4..12].try_into().unwrap());
+        let since = u64::from_le_bytes(m[5..13].try_into().unwrap());
         (version, since)
     });
     let mut seqs = BTreeSet::new();

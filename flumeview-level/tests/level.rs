@@ -423,7 +423,7 @@ fn a_damaged_meta_row_means_a_rebuild_not_a_dead_view() {
         db.close().unwrap();
     }
     {
-        let store = fjall::Database::builder(dir.path().join("level"))
+        let store = fjall::Database::builder(dir.path().join("log.offset.views").join("level"))
             .open()
             .unwrap();
         let ks = store
@@ -447,18 +447,47 @@ fn a_damaged_meta_row_means_a_rebuild_not_a_dead_view() {
 }
 
 #[test]
-fn two_logs_in_one_directory_cannot_share_a_view_keyspace() {
+fn two_databases_on_one_log_directory_cannot_share_a_view_keyspace() {
+    // Views of two logs have separate stores (tests/identity.rs); two views of one name on
+    // one store, here through two databases whose logs share a view directory, are refused.
+    struct SharedViews(MemoryLog, std::path::PathBuf);
+    impl flumedb_core::Log for SharedViews {
+        fn append(&self, data: &[u8]) -> flumedb_core::Result<Seq> {
+            self.0.append(data)
+        }
+        fn append_batch(&self, records: &[&[u8]]) -> flumedb_core::Result<Vec<Seq>> {
+            self.0.append_batch(records)
+        }
+        fn get(&self, seq: Seq) -> flumedb_core::Result<Vec<u8>> {
+            self.0.get(seq)
+        }
+        fn since_watch(&self) -> &flumedb_core::SinceWatch {
+            self.0.since_watch()
+        }
+        fn range(
+            &self,
+            lower: std::ops::Bound<Seq>,
+            upper: std::ops::Bound<Seq>,
+            reverse: bool,
+        ) -> flumedb_core::Result<flumedb_core::LogIter<'_>> {
+            self.0.range(lower, upper, reverse)
+        }
+        fn flush(&self) -> flumedb_core::Result<()> {
+            self.0.flush()
+        }
+        fn close(&self) -> flumedb_core::Result<()> {
+            self.0.close()
+        }
+        fn view_dir(&self) -> Option<std::path::PathBuf> {
+            Some(self.1.clone())
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
-    let one = Flume::open(
-        OffsetLog::open(dir.path().join("one.offset")).unwrap(),
-        Json,
-    )
-    .unwrap();
-    let two = Flume::open(
-        OffsetLog::open(dir.path().join("two.offset")).unwrap(),
-        Json,
-    )
-    .unwrap();
+    let open = || {
+        let log = SharedViews(MemoryLog::new(), dir.path().join("views"));
+        Flume::open(log, Json).unwrap()
+    };
+    let (one, two) = (open(), open());
     one.add_view("idx", by_author(1)).unwrap();
     let err = two
         .add_view("idx", by_author(1))
@@ -479,7 +508,7 @@ fn a_clean_close_empties_the_journal_and_later_writes_still_win() {
     let dir = tempfile::tempdir().unwrap();
     let by_n = || Level::new(1, |msg: &Value, _| Ok(vec![Key::try_from(&msg["author"])?]));
     let journal_len = |dir: &Path| -> u64 {
-        std::fs::read_dir(dir.join("level"))
+        std::fs::read_dir(dir.join("log.offset.views").join("level"))
             .unwrap()
             .filter_map(|e| e.ok())
             .filter(|e| e.path().extension().is_some_and(|x| x == "jnl"))

@@ -269,6 +269,7 @@ impl Filter {
     /// arrays item by item, and `$`-operators (`$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`,
     /// `$prefix`, `$in`, `$is`, `$not`, `$truthy`, `$int`) test the value.
     pub fn parse(json: &Value) -> Result<Filter, QueryError> {
+        crate::depth::check_json(json, "$filter")?;
         Filter::parse_at(json, "$filter")
     }
 }

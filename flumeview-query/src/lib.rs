@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod depth;
 mod error;
 mod filter;
 mod index;
@@ -12,6 +13,7 @@ mod reduce;
 mod value;
 mod view;
 
+pub use depth::MAX_QUERY_DEPTH;
 pub use error::QueryError;
 pub use filter::{Filter, Op};
 pub use index::Index;

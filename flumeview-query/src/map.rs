@@ -78,6 +78,7 @@ impl Map {
     /// `{$type: true}`, `{$mod: n}` (on the value, or as the last item of a path array), or
     /// an object of maps.
     pub fn parse(json: &Value) -> Result<Map, QueryError> {
+        crate::depth::check_json(json, "$map")?;
         Map::parse_at(json, "$map")
     }
 

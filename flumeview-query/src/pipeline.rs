@@ -126,6 +126,7 @@ impl Pipeline {
     /// Parses the JS syntax: an array of stages (`{$filter}`, `{$map}`, `{$reduce}`,
     /// `{$sort}`), one stage object, or a bare object, which is a filter.
     pub fn parse(json: &Value) -> Result<Pipeline, QueryError> {
+        crate::depth::check_json(json, "")?;
         let stages = match json {
             Value::Array(stages) => stages
                 .iter()

@@ -104,7 +104,19 @@ impl QueryHandle {
     }
 
     /// The plan for `pipeline`: which index and ranges, or a scan (JS `explain`).
+    ///
+    /// A pipeline nested deeper than [`MAX_QUERY_DEPTH`](crate::MAX_QUERY_DEPTH) (which
+    /// `read` refuses) is explained as a scan, without planning it.
     pub fn explain(&self, pipeline: &Pipeline, options: &QueryOptions) -> Explain {
+        if crate::depth::check_pipeline(pipeline).is_err() {
+            return Explain {
+                index: None,
+                ranges: Vec::new(),
+                scores: Vec::new(),
+                reverse: options.reverse,
+                sort_by_index: None,
+            };
+        }
         let plan = plan(&self.indexes, pipeline, options.reverse);
         Explain {
             index: plan
@@ -129,6 +141,7 @@ impl QueryHandle {
 
     /// The results of `pipeline` over the records in the log when the read began.
     pub fn read(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<Results, Error> {
+        crate::depth::check_pipeline(pipeline).map_err(|e| self.error(e))?;
         let cut = self.log.since_watch().get();
         let plan = plan(&self.indexes, pipeline, options.reverse);
         let served = plan.served_sort;
@@ -154,6 +167,7 @@ impl QueryHandle {
     /// it (as for JS's `$sort` hint); otherwise it is an error rather than a sort that silently
     /// does nothing.
     pub fn live(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<LiveResults, Error> {
+        crate::depth::check_pipeline(pipeline).map_err(|e| self.error(e))?;
         if pipeline.reduces() {
             return Err(self.error(QueryError::NotLive(
                 "a $reduce gives its result at the end, and a live read has none; use read() \

@@ -119,6 +119,7 @@ impl Reduce {
     /// `{$min: path}`, `{$max: path}`, `{$collect: map}`, or an object whose fields are
     /// reducers (objects) or group-by paths (strings, integers, arrays).
     pub fn parse(json: &Value) -> Result<Reduce, QueryError> {
+        crate::depth::check_json(json, "$reduce")?;
         Reduce::parse_at(json, "$reduce")
     }
 

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use flumedb_core::{CommitPolicy, LogReader, Record, Stored, View, ViewContext, ViewSync};
+use flumedb_core::{
+    Checkpoint, CommitPolicy, LogReader, Record, Stored, View, ViewContext, ViewSync,
+};
 use flumeview_level::{Level, LevelError};
 use serde_json::Value;
 
@@ -84,8 +86,12 @@ impl View<Value> for Query {
         )
     }
 
-    fn apply(&mut self, records: &[Record<Value>]) -> Result<(), LevelError> {
-        self.level.apply(records)
+    fn apply(
+        &mut self,
+        records: &[Record<Value>],
+        checkpoint: Checkpoint,
+    ) -> Result<(), LevelError> {
+        self.level.apply(records, checkpoint)
     }
 
     fn flush(&mut self) -> Result<(), LevelError> {

@@ -671,3 +671,61 @@ fn deep_arrays_and_long_values_stay_in_the_index() {
         Some("deep")
     );
 }
+
+/// Runs `f` on a thread with a large stack: building and dropping a deeply nested
+/// `serde_json::Value` (or `Filter`) recurses, whatever the code under test does.
+fn with_big_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn queries_nested_too_deep_are_refused_not_a_stack_overflow() {
+    with_big_stack(|| {
+        let mut filter = json!(1);
+        for _ in 0..20_000 {
+            let mut level = serde_json::Map::new();
+            level.insert("a".into(), filter);
+            filter = Value::Object(level);
+        }
+        let query = json!([{ "$filter": filter }]);
+        let err = Pipeline::parse(&query).unwrap_err();
+        assert!(
+            matches!(&err, QueryError::Malformed { reason, .. } if reason.contains("deeper than")),
+            "{err:?}"
+        );
+        let mut arrays = json!(1);
+        for _ in 0..(flumeview_query::MAX_QUERY_DEPTH + 1) {
+            arrays = json!([arrays]);
+        }
+        assert!(Filter::parse(&arrays).is_err());
+        assert!(Map::parse(&json!({ "x": arrays })).is_err());
+
+        // Just within the limit still parses and runs.
+        let mut ok = json!(1);
+        for _ in 0..100 {
+            ok = json!({ "a": ok });
+        }
+        Pipeline::parse(&json!([{ "$filter": ok }])).unwrap();
+
+        // Built in Rust, where the builders cannot refuse: the read does.
+        let (_db, indexed, _scan) = db(&people());
+        let mut deep = Filter::new().field("a", 1);
+        for _ in 0..2_000 {
+            deep = Filter::new().field("a", deep);
+        }
+        let pipeline = Pipeline::new().filter(deep);
+        match indexed.read(&pipeline, QueryOptions::new()) {
+            Err(Error::View { source, .. }) => {
+                assert!(source.to_string().contains("deeper than"), "{source}")
+            }
+            Err(other) => panic!("expected a malformed-query error, got {other:?}"),
+            Ok(_) => panic!("expected a malformed-query error, got results"),
+        }
+        assert_eq!(indexed.explain(&pipeline, &QueryOptions::new()).index, None);
+    });
+}

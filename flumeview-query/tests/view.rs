@@ -258,3 +258,57 @@ fn limits_stop_early_and_reverse_reads_newest_first() {
     empty.append(&msg(0)).unwrap();
     assert_eq!(live.next().unwrap().unwrap(), LiveResult::Value(msg(0)));
 }
+
+#[test]
+fn two_logs_in_one_directory_and_a_replaced_tail_keep_answers_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let votes = Pipeline::parse(&json!({"type": "vote"})).unwrap();
+    let read = |q: &flumeview_query::QueryHandle| -> Vec<u64> {
+        let got: Vec<Value> = q
+            .read(&votes, QueryOptions::new())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        is(&got)
+    };
+    let open =
+        |name: &str| Flume::open(OffsetLog::open(dir.path().join(name)).unwrap(), Json).unwrap();
+    // Two logs, one directory, one view name.
+    let mut cut = 0;
+    for round in 0..2 {
+        let a = open("a.offset");
+        let b = open("b.offset");
+        let qa = a.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+        let qb = b.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+        if round == 0 {
+            let seqs = a
+                .append_batch(&(0..30).map(msg).collect::<Vec<_>>())
+                .unwrap();
+            cut = seqs[25].get();
+            b.append_batch(&(100..110).map(msg).collect::<Vec<_>>())
+                .unwrap();
+        }
+        let want_a: Vec<u64> = (0..30).filter(|i| i % 3 == 1).collect();
+        let want_b: Vec<u64> = (100..110).filter(|i| i % 3 == 1).collect();
+        assert_eq!((read(&qa), read(&qb)), (want_a, want_b), "round {round}");
+        a.close().unwrap();
+        b.close().unwrap();
+    }
+    // Log a loses records 25..30 and, without the view, gets 5 others in their place.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("a.offset"))
+        .unwrap();
+    file.set_len(cut).unwrap();
+    drop(file);
+    {
+        let a = open("a.offset");
+        a.append_batch(&(60..65).map(msg).collect::<Vec<_>>())
+            .unwrap();
+        a.close().unwrap();
+    }
+    let a = open("a.offset");
+    let qa = a.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+    let want: Vec<u64> = (0..25).chain(60..65).filter(|i| i % 3 == 1).collect();
+    assert_eq!(read(&qa), want);
+}

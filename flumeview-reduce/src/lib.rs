@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flumedb_core::{
-    CommitPolicy, Error, LogReader, Progress, Record, Since, Stored, View, ViewContext, ViewSync,
-    Wait,
+    Checkpoint, CommitPolicy, Error, LogReader, Progress, Record, Since, Stored, View, ViewContext,
+    ViewSync, Wait,
 };
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
@@ -69,7 +69,8 @@ struct Shared<S> {
 
 struct Current<S> {
     value: S,
-    since: Since,
+    /// The last record folded in (or passed over), as the driver gave it.
+    checkpoint: Checkpoint,
     /// Counts changes of `value`, so streams can tell whether there is something new.
     changes: u64,
     closed: bool,
@@ -119,7 +120,7 @@ impl<T: 'static, S: State> Reduce<T, S> {
             shared: Arc::new(Shared {
                 current: Mutex::new(Current {
                     value: initial.clone(),
-                    since: Since::Empty,
+                    checkpoint: Checkpoint::EMPTY,
                     changes: 0,
                     closed: false,
                 }),
@@ -167,16 +168,19 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
             Loaded::Missing | Loaded::Corrupt => Ok(None),
             Loaded::State {
                 version,
-                since,
+                checkpoint,
                 value,
             } => {
                 if version == self.version {
                     let mut current = self.shared.current.lock();
                     current.value = value;
-                    current.since = since;
+                    current.checkpoint = checkpoint;
                     current.changes += 1;
                 }
-                Ok(Some(Stored { version, since }))
+                Ok(Some(Stored {
+                    version,
+                    checkpoint,
+                }))
             }
         }
     }
@@ -189,16 +193,13 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         }
     }
 
-    fn apply(&mut self, records: &[Record<T>]) -> Result<(), ReduceError> {
-        let Some(last) = records.last() else {
-            return Ok(());
-        };
+    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), ReduceError> {
         let mut current = self.shared.current.lock();
         let mut changed = false;
         for record in records {
             changed |= (self.step)(&mut current.value, &record.value);
         }
-        current.since = Since::At(last.seq);
+        current.checkpoint = checkpoint;
         if changed {
             current.changes += 1;
         }
@@ -218,7 +219,7 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         // that applies records: the file never pairs a newer value with an older seq.
         let bytes = {
             let current = self.shared.current.lock();
-            StateFile::encode(self.version, current.since, &current.value)?
+            StateFile::encode(self.version, current.checkpoint, &current.value)?
         };
         file.write(&bytes)?;
         self.dirty = false;
@@ -229,7 +230,7 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         {
             let mut current = self.shared.current.lock();
             current.value = self.initial.clone();
-            current.since = Since::Empty;
+            current.checkpoint = Checkpoint::EMPTY;
             current.changes += 1;
         }
         self.shared.changed.notify_all();
@@ -292,7 +293,7 @@ impl<S: State> ReduceHandle<S> {
         self.sync.read(wait, || {
             let current = self.shared.current.lock();
             Reduced {
-                since: current.since,
+                since: current.checkpoint.since,
                 version: self.version,
                 value: current.value.clone(),
             }

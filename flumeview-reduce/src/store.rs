@@ -8,7 +8,7 @@
 //! | 4..8 | envelope format, `1` |
 //! | 8..12 | CRC32 of the body |
 //! | 12..20 | body length |
-//! | 20.. | body: JSON `{"version":1,"since":371,"value":…}` (`since` is `null` when empty) |
+//! | 20.. | body: JSON `{"version":1,"checkpoint":{"since":371,"fingerprint":…},"value":…}` |
 //!
 //! A write goes to `<file>.tmp`, is fsync'd, renamed over the file, and the directory is
 //! fsync'd, so the file always holds one whole state with the seq it belongs to.
@@ -17,27 +17,28 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use flumedb_core::Since;
+use flumedb_core::Checkpoint;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ReduceError;
 
 const MAGIC: &[u8; 4] = b"FLRD";
-const FORMAT: u32 = 1;
+/// 2 since the body holds a checkpoint; files of format 1 (a bare `since`) are rebuilt.
+const FORMAT: u32 = 2;
 const HEADER: usize = 20;
 
 #[derive(Serialize)]
 struct BodyRef<'a, S> {
     version: u32,
-    since: Since,
+    checkpoint: Checkpoint,
     value: &'a S,
 }
 
 #[derive(Deserialize)]
 struct Body<S> {
     version: u32,
-    since: Since,
+    checkpoint: Checkpoint,
     value: S,
 }
 
@@ -50,7 +51,7 @@ pub(crate) enum Loaded<S> {
     /// A valid file.
     State {
         version: u32,
-        since: Since,
+        checkpoint: Checkpoint,
         value: S,
     },
 }
@@ -73,12 +74,12 @@ impl StateFile {
 
     pub(crate) fn encode<S: Serialize>(
         version: u32,
-        since: Since,
+        checkpoint: Checkpoint,
         value: &S,
     ) -> Result<Vec<u8>, ReduceError> {
         let body = serde_json::to_vec(&BodyRef {
             version,
-            since,
+            checkpoint,
             value,
         })?;
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -138,7 +139,7 @@ fn decode<S: DeserializeOwned>(bytes: &[u8]) -> Option<Loaded<S>> {
     let body: Body<S> = serde_json::from_slice(body).ok()?;
     Some(Loaded::State {
         version: body.version,
-        since: body.since,
+        checkpoint: body.checkpoint,
         value: body.value,
     })
 }
@@ -159,21 +160,25 @@ fn sync_dir(_file: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flumedb_core::Seq;
+    use flumedb_core::{Seq, Since};
 
     #[test]
     fn round_trip_and_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path().join("sum.reduce"));
         assert!(matches!(file.load::<i64>().unwrap(), Loaded::Missing));
-        let bytes = StateFile::encode(3, Since::At(Seq::new(42)), &1234i64).unwrap();
+        let checkpoint = Checkpoint {
+            since: Since::At(Seq::new(42)),
+            fingerprint: 0x1234_5678_9abc,
+        };
+        let bytes = StateFile::encode(3, checkpoint, &1234i64).unwrap();
         file.write(&bytes).unwrap();
         match file.load::<i64>().unwrap() {
             Loaded::State {
                 version,
-                since,
+                checkpoint: found,
                 value,
-            } => assert_eq!((version, since, value), (3, Since::At(Seq::new(42)), 1234)),
+            } => assert_eq!((version, found, value), (3, checkpoint, 1234)),
             _ => panic!("expected a state"),
         }
         // Every single-byte flip and every truncation is detected.

@@ -37,9 +37,15 @@ fn open(dir: &Path) -> Flume<MemoryLog, Value> {
     Flume::open(MemoryLog::open(dir).unwrap(), Json).unwrap()
 }
 
+/// Where a view of the memory log in `dir` keeps its state file.
+fn state_path(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(flumelog_memory::VIEW_DIR_NAME)
+        .join(format!("{name}.reduce"))
+}
+
 /// Reads the state file as JSON (after the 20-byte header).
 fn stored(dir: &Path, name: &str) -> Value {
-    let bytes = fs::read(dir.join(format!("{name}.reduce"))).unwrap();
+    let bytes = fs::read(state_path(dir, name)).unwrap();
     serde_json::from_slice(&bytes[20..]).unwrap()
 }
 
@@ -102,7 +108,11 @@ fn state_and_seq_survive_reopen() {
         db.close().unwrap();
     }
     let file = stored(dir.path(), "sum");
-    assert_eq!(file, json!({"version": 1, "since": 4, "value": 15}));
+    let fingerprint = flumedb_core::Checkpoint::fingerprint(b"5");
+    assert_eq!(
+        file,
+        json!({"version": 1, "checkpoint": {"since": 4, "fingerprint": fingerprint}, "value": 15})
+    );
     let db = open(dir.path());
     let h = db.add_view("sum", sum(1)).unwrap();
     // Loaded from the file, not recomputed: already there without waiting.
@@ -175,7 +185,7 @@ fn a_corrupt_or_foreign_state_file_means_rebuild() {
         assert_eq!(h.get().unwrap(), 6);
         db.close().unwrap();
     }
-    let path = dir.path().join("sum.reduce");
+    let path = state_path(dir.path(), "sum");
     let mut bytes = fs::read(&path).unwrap();
     let last = bytes.len() - 2;
     bytes[last] ^= 0x01; // inside the JSON body
@@ -208,9 +218,9 @@ fn the_file_never_pairs_a_state_with_another_seq() {
             // Let the view catch up and its 1 ms write interval pass, then read the file.
             h.get().unwrap();
             thread::sleep(Duration::from_millis(5));
-            if dir.path().join("sum.reduce").exists() {
+            if state_path(dir.path(), "sum").exists() {
                 let file = stored(dir.path(), "sum");
-                let since = file["since"].as_i64().unwrap();
+                let since = file["checkpoint"]["since"].as_i64().unwrap();
                 assert_eq!(file["value"].as_i64().unwrap(), since * (since + 1) / 2);
                 checked += 1;
             }
@@ -238,10 +248,10 @@ fn writes_are_not_starved_by_a_steady_stream_of_appends() {
         db.append(&json!(1)).unwrap();
         i += 1;
         thread::sleep(Duration::from_millis(20));
-        if let Ok(bytes) = fs::read(dir.path().join("sum.reduce")) {
+        if let Ok(bytes) = fs::read(state_path(dir.path(), "sum")) {
             let file: Value = serde_json::from_slice(&bytes[20..]).unwrap();
-            if sinces.last() != Some(&file["since"]) {
-                sinces.push(file["since"].clone());
+            if sinces.last() != Some(&file["checkpoint"]["since"]) {
+                sinces.push(file["checkpoint"]["since"].clone());
             }
         }
     }
@@ -280,7 +290,7 @@ fn reset_removes_the_state_file() {
     db.append_batch(&[json!(1), json!(2)]).unwrap();
     assert_eq!(h.get().unwrap(), 3);
     db.close().unwrap();
-    assert!(dir.path().join("sum.reduce").exists());
+    assert!(state_path(dir.path(), "sum").exists());
     let db = open(dir.path());
     let h = db.add_view("sum", sum(1)).unwrap();
     db.rebuild().unwrap();
@@ -377,4 +387,107 @@ fn huge_write_intervals_do_not_panic() {
     db.close().unwrap();
     // Close always writes.
     assert_eq!(stored(dir.path(), "sum")["value"], 2);
+}
+
+#[test]
+fn a_state_built_on_records_the_log_lost_and_replaced_is_rebuilt() {
+    // First open: a sum over 10 records. The log then loses its last 2 (what Durability::Os
+    // allows after a power loss); the second open appends 3 others without the view; the third
+    // attaches the view. Its stored seq is below the log's end, but the record there changed.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let h = db.add_view("sum", sum(1)).unwrap();
+        for i in 1..=10 {
+            db.append(&json!(i * 11)).unwrap();
+        }
+        assert_eq!(h.get().unwrap(), 605);
+        db.close().unwrap();
+    }
+    let full = fs::read(dir.path().join(flumelog_memory::FILE_NAME)).unwrap();
+    let keep: usize = (1..=8).map(|i: i32| 12 + (i * 11).to_string().len()).sum();
+    fs::write(dir.path().join(flumelog_memory::FILE_NAME), &full[..keep]).unwrap();
+    {
+        let db = open(dir.path());
+        assert_eq!(db.since(), Since::At(Seq::new(7)));
+        for v in [1, 2, 3] {
+            db.append(&json!(v)).unwrap();
+        }
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    let h = db.add_view("sum", sum(1)).unwrap();
+    let expected: i64 = (1..=8).map(|i| i * 11).sum::<i64>() + 6;
+    assert_eq!(
+        h.get().unwrap(),
+        expected,
+        "the view must match the log it reads"
+    );
+}
+
+#[test]
+fn two_logs_in_one_directory_keep_their_views_apart() {
+    use flumelog_offset::OffsetLog;
+    let dir = tempfile::tempdir().unwrap();
+    let count = || Reduce::new(1, 0i64, |n: &mut i64, _: &Value| *n += 1);
+    for round in 0..2 {
+        let a = Flume::open(OffsetLog::open(dir.path().join("a.offset")).unwrap(), Json).unwrap();
+        let b = Flume::open(OffsetLog::open(dir.path().join("b.offset")).unwrap(), Json).unwrap();
+        let ha = a.add_view("count", count()).unwrap();
+        let hb = b.add_view("count", count()).unwrap();
+        if round == 0 {
+            // A has the longer log: B's state (written last) fits within it.
+            for i in 0..30 {
+                a.append(&json!({"i": i, "pad": "a longer record than b's"}))
+                    .unwrap();
+            }
+            for i in 0..25 {
+                b.append(&json!(i)).unwrap();
+            }
+        }
+        assert_eq!(
+            (ha.get().unwrap(), hb.get().unwrap()),
+            (30, 25),
+            "round {round}"
+        );
+        a.close().unwrap();
+        b.close().unwrap();
+    }
+    assert!(
+        dir.path()
+            .join("a.offset.views")
+            .join("count.reduce")
+            .exists()
+    );
+    assert!(
+        dir.path()
+            .join("b.offset.views")
+            .join("count.reduce")
+            .exists()
+    );
+}
+
+#[test]
+fn every_name_the_driver_accepts_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "a".to_string(),
+        "x.y z".repeat(40), // 200 bytes with '.' and ' '
+        "é".repeat(100),    // 200 bytes of UTF-8
+        format!("{}.reduce", "n".repeat(193)),
+    ];
+    for round in 0..2 {
+        let db = open(dir.path());
+        for (i, name) in names.iter().enumerate() {
+            let h = db.add_view(name, sum(1)).unwrap();
+            if round == 0 && i == 0 {
+                db.append(&json!(7)).unwrap();
+            }
+            assert_eq!(h.get().unwrap(), 7, "{name}");
+        }
+        db.close().unwrap();
+    }
+    for name in &names {
+        assert!(state_path(dir.path(), name).exists(), "{name}");
+    }
 }
