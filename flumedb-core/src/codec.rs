@@ -22,13 +22,46 @@ pub trait Codec<T>: Send + Sync + 'static {
     /// Decodes one value from all of `bytes`.
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError>;
 
-    /// Checks that `bytes`, just produced by [`encode`](Codec::encode), decode again. Appends
-    /// call it, so a log never holds a record its views cannot read (a value nested deeper
-    /// than the decoder allows, a float the format cannot carry, a `Serialize` impl that its
-    /// `Deserialize` does not accept). The default decodes and drops the value; a codec may
-    /// check more cheaply when it can prove the same.
-    fn check(&self, bytes: &[u8]) -> Result<(), CodecError> {
-        self.decode(bytes).map(|_: T| ())
+    /// Checks that `value`, just encoded as `bytes`, reads back as itself. Appends call it,
+    /// so a log never holds a record its views cannot read, or read as another value: a value
+    /// nested deeper than the decoder allows, a float the format cannot carry (JSON writes NaN
+    /// and infinity as `null`), a `Serialize` impl its `Deserialize` does not mirror (untagged
+    /// enums, fields skipped in a format without field names). The default decodes `bytes`
+    /// and checks that the result encodes to the same bytes; a codec may check more, or check
+    /// more cheaply when it can prove the same.
+    fn check(&self, value: &T, bytes: &[u8]) -> Result<(), CodecError> {
+        let _ = value;
+        let decoded = self.decode(bytes)?;
+        let mut again = Vec::with_capacity(bytes.len());
+        self.encode(&decoded, &mut again)?;
+        if again == bytes {
+            Ok(())
+        } else {
+            Err(reads_back_otherwise(std::any::type_name::<Self>()))
+        }
+    }
+}
+
+/// The error of a value that would read back as another value.
+fn reads_back_otherwise(codec: &'static str) -> CodecError {
+    CodecError::encode(
+        codec,
+        "the value would read back as another value (its encoding decodes to a value that \
+         differs: its Serialize and Deserialize do not mirror each other)",
+    )
+}
+
+/// Checks that the decoded value equals the original one, comparing them as JSON values (a
+/// self-describing form: a field a compact binary format skipped shows up here).
+fn same_as_json<T: Serialize>(
+    codec: &'static str,
+    value: &T,
+    decoded: &T,
+) -> Result<(), CodecError> {
+    match (serde_json::to_value(value), serde_json::to_value(decoded)) {
+        (Ok(a), Ok(b)) if a != b => Err(reads_back_otherwise(codec)),
+        // Values JSON cannot represent (maps with composite keys) are left to the bytes.
+        _ => Ok(()),
     }
 }
 
@@ -48,41 +81,51 @@ impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for Json {
         serde_json::from_slice(bytes).map_err(|e| CodecError::decode("json", e))
     }
 
-    fn check(&self, bytes: &[u8]) -> Result<(), CodecError> {
-        // A `Value` holds no NaN and accepts any JSON, so only the parser's nesting limit can
-        // refuse what it encoded: a scan of the nesting checks that without building the value.
+    fn check(&self, value: &T, bytes: &[u8]) -> Result<(), CodecError> {
+        // A `Value` holds no NaN, accepts any JSON and reads back as written (floats too, with
+        // `float_roundtrip`), so only the parser's nesting limit can refuse what it encoded: a
+        // scan of the nesting checks that without building the value.
         if std::any::TypeId::of::<T>() == std::any::TypeId::of::<serde_json::Value>() {
-            // Nesting cannot be deeper than the number of `[` and `{` bytes: a count that the
-            // compiler vectorises settles almost every record without the exact scan.
-            let opening: usize = bytes
-                .chunks(255)
-                .map(|chunk| {
-                    let n: u8 = chunk
-                        .iter()
-                        .map(|&b| u8::from(b == b'[') + u8::from(b == b'{'))
-                        .fold(0, u8::wrapping_add);
-                    usize::from(n)
-                })
-                .sum();
-            if opening <= JSON_MAX_DEPTH {
-                return Ok(());
-            }
-            let depth = json_depth(bytes);
-            if depth > JSON_MAX_DEPTH {
-                return Err(CodecError::decode(
-                    "json",
-                    format!(
-                        "nested {depth} levels deep; the decoder reads at most {JSON_MAX_DEPTH}"
-                    ),
-                ));
-            }
+            return check_json_depth(bytes);
+        }
+        // NaN and infinity are written as null, which may even decode (into an `Option`).
+        crate::finite::check_finite(value).map_err(|e| CodecError::encode("json", e))?;
+        let decoded: T =
+            serde_json::from_slice(bytes).map_err(|e| CodecError::decode("json", e))?;
+        let again = serde_json::to_vec(&decoded).map_err(|e| CodecError::encode("json", e))?;
+        if again == bytes {
             Ok(())
         } else {
-            serde_json::from_slice::<T>(bytes)
-                .map(drop)
-                .map_err(|e| CodecError::decode("json", e))
+            Err(reads_back_otherwise("json"))
         }
     }
+}
+
+/// Whether serde_json can decode JSON text nested as deep as `bytes` is.
+fn check_json_depth(bytes: &[u8]) -> Result<(), CodecError> {
+    // Nesting cannot be deeper than the number of `[` and `{` bytes: a count that the compiler
+    // vectorises settles almost every record without the exact scan.
+    let opening: usize = bytes
+        .chunks(255)
+        .map(|chunk| {
+            let n: u8 = chunk
+                .iter()
+                .map(|&b| u8::from(b == b'[') + u8::from(b == b'{'))
+                .fold(0, u8::wrapping_add);
+            usize::from(n)
+        })
+        .sum();
+    if opening <= JSON_MAX_DEPTH {
+        return Ok(());
+    }
+    let depth = json_depth(bytes);
+    if depth > JSON_MAX_DEPTH {
+        return Err(CodecError::decode(
+            "json",
+            format!("nested {depth} levels deep; the decoder reads at most {JSON_MAX_DEPTH}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The deepest nesting of arrays and objects serde_json decodes (its recursion limit).
@@ -139,6 +182,18 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
             ))
         }
     }
+
+    fn check(&self, value: &T, bytes: &[u8]) -> Result<(), CodecError> {
+        let decoded = self.decode(bytes)?;
+        let mut again = Vec::with_capacity(bytes.len());
+        self.encode(&decoded, &mut again)?;
+        if again != bytes {
+            return Err(reads_back_otherwise("postcard"));
+        }
+        // Postcard has no field names: a skipped field makes the next one's bytes read in its
+        // place, and the result may encode to the very same bytes.
+        same_as_json("postcard", value, &decoded)
+    }
 }
 
 /// Stores `Vec<u8>` values as they are.
@@ -155,7 +210,7 @@ impl Codec<Vec<u8>> for Raw {
         Ok(bytes.to_vec())
     }
 
-    fn check(&self, _bytes: &[u8]) -> Result<(), CodecError> {
+    fn check(&self, _value: &Vec<u8>, _bytes: &[u8]) -> Result<(), CodecError> {
         Ok(())
     }
 }
@@ -187,6 +242,17 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Bincode {
                 format!("{} trailing bytes after the value", bytes.len() - read),
             ))
         }
+    }
+
+    fn check(&self, value: &T, bytes: &[u8]) -> Result<(), CodecError> {
+        let decoded = self.decode(bytes)?;
+        let mut again = Vec::with_capacity(bytes.len());
+        self.encode(&decoded, &mut again)?;
+        if again != bytes {
+            return Err(reads_back_otherwise("bincode"));
+        }
+        // No field names, as with postcard.
+        same_as_json("bincode", value, &decoded)
     }
 }
 
@@ -238,7 +304,7 @@ mod tests {
 
     #[test]
     fn the_json_check_refuses_exactly_what_serde_json_cannot_decode() {
-        let check = |text: &str| Codec::<serde_json::Value>::check(&Json, text.as_bytes());
+        let check = |text: &str| check_json_depth(text.as_bytes());
         for depth in 1..=200 {
             let arrays = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
             let objects = format!("{}1{}", r#"{"k[{\"":"#.repeat(depth), "}".repeat(depth));

@@ -264,7 +264,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
     fn encode(&self, value: &T) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         self.core.codec.encode(value, &mut buf)?;
-        self.core.codec.check(&buf).map_err(|e| {
+        self.core.codec.check(value, &buf).map_err(|e| {
             CodecError::encode(
                 "the database's",
                 format!(

@@ -11,6 +11,7 @@ pub use error::{BoxError, CodecError, Error, Result};
 
 // Codecs: typed values to stored bytes and back.
 mod codec;
+mod finite;
 #[cfg(feature = "bincode")]
 pub use codec::Bincode;
 pub use codec::{Codec, Json, Postcard, Raw};

@@ -85,6 +85,7 @@ impl<T> LogReader<T> {
         Follow {
             reader: self.clone(),
             cursor: after,
+            target: None,
             page: None,
             done: false,
         }
@@ -100,6 +101,8 @@ impl<T> LogReader<T> {
 pub struct Follow<T> {
     reader: LogReader<T>,
     cursor: Since,
+    /// Where the current page ends: the log's since when it was started.
+    target: Option<Since>,
     page: Option<Records<T>>,
     done: bool,
 }
@@ -122,18 +125,28 @@ impl<T> Iterator for Follow<T> {
                     None => self.page = None,
                 }
             }
+            // Everything up to `target` has been read, skipped records and deleted ones too:
+            // move past them, or the same empty page would be read again and again.
+            if let Some(target) = self.target.take() {
+                self.cursor = self.cursor.max(target);
+            }
             let watch = &self.reader.since;
-            if watch.get() == self.cursor
+            if watch.get() <= self.cursor
                 && let Err(e) = watch.wait_change(self.cursor, None)
             {
                 self.done = true;
                 return Some(Err(e));
             }
+            let target = watch.get();
+            let Since::At(upper) = target else {
+                continue;
+            };
             let lower = match self.cursor {
                 Since::Empty => Bound::Unbounded,
                 Since::At(seq) => Bound::Excluded(seq),
             };
-            self.page = Some(self.reader.records(lower, Bound::Unbounded, false));
+            self.target = Some(target);
+            self.page = Some(self.reader.records(lower, Bound::Included(upper), false));
         }
         None
     }

@@ -603,8 +603,8 @@ impl Codec<Value> for Counting {
         Codec::<Value>::decode(&Json, bytes)
     }
     /// The append-time check is not the feeder's decoding, which is what this counts.
-    fn check(&self, bytes: &[u8]) -> Result<(), CodecError> {
-        Codec::<Value>::check(&Json, bytes)
+    fn check(&self, value: &Value, bytes: &[u8]) -> Result<(), CodecError> {
+        Codec::<Value>::check(&Json, value, bytes)
     }
 }
 
@@ -987,4 +987,73 @@ fn a_view_whose_open_panics_is_an_error_and_its_name_is_released() {
     assert!(err.to_string().contains("panicked while opening"), "{err}");
     let (view, _) = Recorder::new();
     db.add_view("idx", view).expect("the name is free again");
+}
+
+#[test]
+fn appends_refuse_values_that_would_read_back_as_other_values() {
+    use serde::{Deserialize, Serialize};
+    // Infinity in an optional float: JSON writes null, which reads back as None.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Opt {
+        x: Option<f64>,
+    }
+    let db: Flume<MemoryLog, Opt> = Flume::open(MemoryLog::new(), Json).unwrap();
+    db.append(&Opt { x: Some(1.5) }).unwrap();
+    db.append(&Opt { x: None }).unwrap();
+    let err = db
+        .append(&Opt {
+            x: Some(f64::INFINITY),
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Codec(_)), "{err:?}");
+    assert_eq!(db.since(), Since::At(Seq::new(1)));
+
+    // An untagged enum whose variants read back as the first that fits.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    #[serde(untagged)]
+    enum Num {
+        F(f64),
+        U(u64),
+    }
+    let db: Flume<MemoryLog, Num> = Flume::open(MemoryLog::new(), Json).unwrap();
+    db.append(&Num::F(5.5)).unwrap();
+    assert!(matches!(db.append(&Num::U(5)), Err(Error::Codec(_))));
+
+    // Postcard with a skipped field: the next field's bytes are read in its place.
+    fn is_zero(n: &u8) -> bool {
+        *n == 0
+    }
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Skips {
+        #[serde(skip_serializing_if = "is_zero", default)]
+        a: u8,
+        b: Vec<u8>,
+    }
+    let db: Flume<MemoryLog, Skips, flumedb_core::Postcard> =
+        Flume::open(MemoryLog::new(), flumedb_core::Postcard).unwrap();
+    db.append(&Skips { a: 1, b: vec![2] }).unwrap();
+    let err = db
+        .append(&Skips {
+            a: 0,
+            b: vec![1, 7],
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Codec(_)), "{err:?}");
+}
+
+#[test]
+fn floats_read_back_exactly() {
+    let db = db();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let f = f64::from_bits(x);
+        if !f.is_finite() {
+            continue;
+        }
+        let seq = db.append(&json!({ "x": f })).unwrap();
+        assert_eq!(db.get(seq).unwrap()["x"].as_f64(), Some(f), "{f:e}");
+    }
 }

@@ -100,3 +100,37 @@ fn follow_gives_each_record_after_a_point_once_then_ends_on_close() {
     db.append(&json!({"i": 7})).unwrap();
     assert_eq!(values(follow.by_ref().take(1)), [7]);
 }
+
+#[test]
+fn follow_moves_past_records_it_was_not_given_instead_of_spinning() {
+    // The log's last records were skipped (undecodable, under `Undecodable::Skip`) or
+    // deleted: pages come back empty though the log's since is ahead of the reader.
+    let pages = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = pages.clone();
+    let watch = flumedb_core::SinceWatch::new(Since::At(Seq::new(4)));
+    let reader: LogReader<Value> = LogReader::new(
+        |seq| Err(Error::Deleted { seq }),
+        move |_, _, _, _| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Vec::new())
+        },
+        watch.clone(),
+    );
+    let follower = thread::spawn(move || reader.follow(Since::Empty).next());
+    thread::sleep(Duration::from_millis(200));
+    let read = pages.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(read <= 2, "{read} pages read in 200 ms: the follower spins");
+    watch.close();
+    assert!(matches!(follower.join().unwrap(), Some(Err(Error::Closed))));
+
+    // Through the driver: a live query-like follow over a skipped record waits quietly.
+    let db: Flume<MemoryLog, Value> = flumedb_core::FlumeOptions::new()
+        .undecodable(flumedb_core::Undecodable::Skip)
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    let log = db.add_view("tap", Tap).unwrap();
+    let mut follow = log.follow(Since::Empty);
+    flumedb_core::Log::append(db.log(), b"not json").unwrap();
+    db.append(&json!({"i": 1})).unwrap();
+    assert_eq!(values(follow.by_ref().take(1)), [1]);
+}

@@ -65,20 +65,31 @@ impl MemoryLog {
     /// a bad record followed by more data is [`Error::Corrupt`], never silently dropped.
     pub fn open(dir: impl AsRef<Path>) -> Result<MemoryLog> {
         let dir = dir.as_ref();
-        fs::create_dir_all(dir)?;
+        let on = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::File { path, source }
+        };
+        fs::create_dir_all(dir).map_err(on(dir))?;
         let path = dir.join(FILE_NAME);
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
-            .open(&path)?;
+            .open(&path)
+            .map_err(on(&path))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let (records, good) = parse(&bytes)?;
+        file.read_to_end(&mut bytes).map_err(on(&path))?;
+        let (records, good) = parse(&bytes).map_err(|err| match err {
+            Error::Corrupt { seq, reason } => Error::Corrupt {
+                seq,
+                reason: format!("{}: {reason}", path.display()),
+            },
+            other => other,
+        })?;
         let recovered = (bytes.len() - good) as u64;
         if recovered > 0 {
-            file.set_len(good as u64)?;
-            file.sync_all()?;
+            file.set_len(good as u64).map_err(on(&path))?;
+            file.sync_all().map_err(on(&path))?;
         }
         let since = match records.len() {
             0 => Since::Empty,
@@ -93,6 +104,17 @@ impl MemoryLog {
             dir: Some(dir.to_path_buf()),
             recovered,
         })
+    }
+
+    /// An I/O error on the log file, with its path.
+    fn file_error(&self, source: std::io::Error) -> Error {
+        match &self.dir {
+            Some(dir) => Error::File {
+                path: dir.join(FILE_NAME),
+                source,
+            },
+            None => Error::Io(source),
+        }
     }
 
     /// How many bytes of a torn tail [`open`](Self::open) cut off (0 for a clean file).
@@ -147,13 +169,13 @@ impl MemoryLog {
                 buf.extend_from_slice(data);
             }
             let mut file = file.lock();
-            let before = file.metadata()?.len();
+            let before = file.metadata().map_err(|e| self.file_error(e))?.len();
             if let Err(err) = file.write_all(&buf) {
                 // Undo a partial write so that memory and file agree.
                 if file.set_len(before).is_err() {
                     self.broken.store(true, Ordering::Release);
                 }
-                return Err(err.into());
+                return Err(self.file_error(err));
             }
         }
         let first = records.len() as u64;
@@ -268,7 +290,7 @@ impl Log for MemoryLog {
     fn flush(&self) -> Result<()> {
         self.check_open()?;
         if let Some(file) = &self.file {
-            file.lock().sync_data()?;
+            file.lock().sync_data().map_err(|e| self.file_error(e))?;
         }
         Ok(())
     }
@@ -284,7 +306,7 @@ impl Log for MemoryLog {
             None => Ok(()),
         };
         self.since.close();
-        Ok(synced?)
+        synced.map_err(|e| self.file_error(e))
     }
 
     fn view_dir(&self) -> Option<PathBuf> {
@@ -294,6 +316,21 @@ impl Log for MemoryLog {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn open_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The log file is a directory.
+        std::fs::create_dir(dir.path().join(FILE_NAME)).unwrap();
+        let err = MemoryLog::open(dir.path()).err().expect("refused");
+        assert!(matches!(err, Error::File { .. }), "{err:?}");
+        assert!(err.to_string().contains(FILE_NAME), "{err}");
+        // The log directory is a file.
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"x").unwrap();
+        let err = MemoryLog::open(&file).err().expect("refused");
+        assert!(err.to_string().contains("plain"), "{err}");
+    }
+
     use super::*;
 
     #[test]

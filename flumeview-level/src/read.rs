@@ -226,7 +226,8 @@ impl<T: Send + 'static> LevelHandle<T> {
     pub fn get_seq(&self, key: &Key) -> Result<Option<Seq>, Error> {
         let encoded = key
             .encode()
-            .map_err(|e| Error::InvalidArgument(format!("key {key:?}: {e}")))?;
+            // The error says what is wrong; the key itself may be too large (or deep) to print.
+            .map_err(|e| Error::InvalidArgument(format!("the key cannot be looked up: {e}")))?;
         let found = self.sync.read(Wait::Latest, || {
             self.store().and_then(|s| {
                 s.get(&encoded)

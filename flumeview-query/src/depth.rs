@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::error::QueryError;
-use crate::filter::Filter;
+use crate::filter::{Filter, Op};
 use crate::map::Map;
 use crate::pipeline::{Pipeline, Stage};
 use crate::reduce::{Reduce, ReduceField};
@@ -40,6 +40,7 @@ enum Node<'a> {
     Filter(&'a Filter),
     Map(&'a Map),
     Reduce(&'a Reduce),
+    Value(&'a Value),
 }
 
 /// Checks the nesting of a query built in Rust (the builders do not limit it), without
@@ -66,7 +67,32 @@ pub(crate) fn check_pipeline(pipeline: &Pipeline) -> Result<(), QueryError> {
             Node::Filter(Filter::Items(items) | Filter::All(items)) => {
                 stack.extend(items.iter().map(|f| (Node::Filter(f), next)));
             }
-            Node::Filter(Filter::Literal(_) | Filter::Ops(_)) => {}
+            Node::Filter(Filter::Literal(value)) => stack.push((Node::Value(value), next)),
+            Node::Filter(Filter::Ops(ops)) => {
+                for op in ops {
+                    match op {
+                        Op::Eq(v)
+                        | Op::Ne(v)
+                        | Op::Gt(v)
+                        | Op::Gte(v)
+                        | Op::Lt(v)
+                        | Op::Lte(v)
+                        | Op::Prefix(v) => stack.push((Node::Value(v), next)),
+                        Op::In(values) => {
+                            stack.extend(values.iter().map(|v| (Node::Value(v), next)));
+                        }
+                        Op::Is(_) | Op::Not | Op::Truthy | Op::Int => {}
+                    }
+                }
+            }
+            // Operands are compared and cloned recursively: they count too.
+            Node::Value(Value::Array(items)) => {
+                stack.extend(items.iter().map(|v| (Node::Value(v), next)));
+            }
+            Node::Value(Value::Object(map)) => {
+                stack.extend(map.values().map(|v| (Node::Value(v), next)));
+            }
+            Node::Value(_) => {}
             Node::Map(Map::Object(fields)) => {
                 stack.extend(fields.iter().map(|(_, m)| (Node::Map(m), next)));
             }

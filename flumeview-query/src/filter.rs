@@ -395,7 +395,13 @@ impl Op {
 impl From<Value> for Filter {
     /// A JSON literal: scalars by equality, arrays item by item, objects field by field (no
     /// operators: use [`Filter::parse`] for JSON with operators).
+    ///
+    /// A value nested deeper than [`MAX_QUERY_DEPTH`](crate::MAX_QUERY_DEPTH) becomes one
+    /// literal, which reads refuse as too deep (converting it would recurse as deep).
     fn from(value: Value) -> Filter {
+        if crate::depth::check_json(&value, "").is_err() {
+            return Filter::Literal(value);
+        }
         match value {
             Value::Array(items) => Filter::Items(items.into_iter().map(Filter::from).collect()),
             Value::Object(map) => {

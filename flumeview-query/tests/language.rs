@@ -729,3 +729,34 @@ fn queries_nested_too_deep_are_refused_not_a_stack_overflow() {
         assert_eq!(indexed.explain(&pipeline, &QueryOptions::new()).index, None);
     });
 }
+
+#[test]
+fn deep_operands_built_in_rust_are_refused_too() {
+    with_big_stack(|| {
+        let mut deep = json!(1);
+        for _ in 0..10_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        let (_db, indexed, scan) = db(&people());
+        let filters = [
+            Filter::gt(deep.clone()),
+            Filter::eq(deep.clone()),
+            Filter::prefix(deep.clone()),
+            Filter::one_of([deep.clone()]),
+            Filter::from(deep.clone()),
+            Filter::new().field("name", deep.clone()),
+        ];
+        for filter in filters {
+            let pipeline = Pipeline::new().filter(filter);
+            for handle in [&indexed, &scan] {
+                match handle.read(&pipeline, QueryOptions::new()) {
+                    Err(Error::View { source, .. }) => {
+                        assert!(source.to_string().contains("deeper than"), "{source}")
+                    }
+                    Err(other) => panic!("expected a malformed-query error, got {other:?}"),
+                    Ok(_) => panic!("expected a malformed-query error, got results"),
+                }
+            }
+        }
+    });
+}

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flumedb_core::{
-    Checkpoint, CommitPolicy, Error, LogReader, Progress, Record, Since, Stored, View, ViewContext,
-    ViewSync, Wait,
+    Checkpoint, Codec, CommitPolicy, Error, Json, LogReader, Progress, Record, Since, Stored, View,
+    ViewContext, ViewSync, Wait,
 };
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
@@ -23,6 +23,13 @@ pub trait State: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
 impl<S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> State for S {}
 
 type Step<T, S> = Box<dyn FnMut(&mut S, &T) -> bool + Send>;
+
+/// Whether `state`, written as JSON, loads as the same state.
+fn reads_back<S: State>(state: &S) -> bool {
+    let mut bytes = Vec::new();
+    Codec::<S>::encode(&Json, state, &mut bytes).is_ok()
+        && Codec::<S>::check(&Json, state, &bytes).is_ok()
+}
 
 /// A view that folds every record into one value, like JS flumeview-reduce.
 ///
@@ -219,6 +226,11 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         // that applies records: the file never pairs a newer value with an older seq.
         let bytes = {
             let current = self.shared.current.lock();
+            if !reads_back(&current.value) {
+                // Written, it would load as another state (JSON stores NaN and infinity as
+                // null): keep the last state written, which a reopen catches up from.
+                return Ok(());
+            }
             StateFile::encode(self.version, current.checkpoint, &current.value)?
         };
         file.write(&bytes)?;

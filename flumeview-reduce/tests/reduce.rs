@@ -491,3 +491,39 @@ fn every_name_the_driver_accepts_persists() {
         assert!(state_path(dir.path(), name).exists(), "{name}");
     }
 }
+
+#[test]
+fn a_state_that_would_load_as_another_state_is_not_written() {
+    // Two 1e308s sum to infinity, which JSON stores as null: written, the state would load
+    // as None and the view would go on from there.
+    let dir = tempfile::tempdir().unwrap();
+    let total = || {
+        Reduce::new(1, None::<f64>, |sum: &mut Option<f64>, v: &Value| {
+            *sum = Some(sum.unwrap_or(0.0) + v["x"].as_f64().unwrap_or(0.0));
+        })
+    };
+    {
+        let db = open(dir.path());
+        let h = db.add_view("total", total()).unwrap();
+        db.append(&json!({"x": 1.0})).unwrap();
+        assert_eq!(h.get().unwrap(), Some(1.0));
+        db.close().unwrap();
+    }
+    {
+        let db = open(dir.path());
+        let h = db.add_view("total", total()).unwrap();
+        db.append_batch(&[json!({"x": 1e308}), json!({"x": 1e308})])
+            .unwrap();
+        assert_eq!(h.get().unwrap(), Some(f64::INFINITY));
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    let h = db.add_view("total", total()).unwrap();
+    assert_eq!(
+        h.get().unwrap(),
+        Some(f64::INFINITY),
+        "reloaded as another state"
+    );
+    db.append(&json!({"x": 1.0})).unwrap();
+    assert_eq!(h.get().unwrap(), Some(f64::INFINITY));
+}
