@@ -29,8 +29,7 @@ pub trait Codec<T>: Send + Sync + 'static {
     /// enums, fields skipped in a format without field names). The default decodes `bytes`
     /// and checks that the result encodes to the same bytes; a codec may check more, or check
     /// more cheaply when it can prove the same.
-    fn check(&self, value: &T, bytes: &[u8]) -> Result<(), CodecError> {
-        let _ = value;
+    fn check(&self, _value: &T, bytes: &[u8]) -> Result<(), CodecError> {
         let decoded = self.decode(bytes)?;
         let mut again = Vec::with_capacity(bytes.len());
         self.encode(&decoded, &mut again)?;
@@ -42,17 +41,35 @@ pub trait Codec<T>: Send + Sync + 'static {
     }
 }
 
-/// The error of a value that would read back as another value.
+/// The error of a value that would read back as another value (or not at all).
 fn reads_back_otherwise(codec: &'static str) -> CodecError {
     CodecError::encode(
         codec,
-        "the value would read back as another value (its encoding decodes to a value that \
-         differs: its Serialize and Deserialize do not mirror each other)",
+        "refused, nothing written: the value's encoding does not decode again as the same \
+         value (its Serialize and Deserialize do not mirror each other), so views could not \
+         read it as it was appended",
     )
 }
 
-/// Checks that the decoded value equals the original one, comparing them as JSON values (a
-/// self-describing form: a field a compact binary format skipped shows up here).
+/// The check of a codec without field names (postcard, bincode): the bytes re-encode the
+/// same, and the decoded value equals the original in JSON form, since a skipped field makes
+/// the next one's bytes read in its place and may give the very same bytes.
+fn check_compact<T: Serialize, C: Codec<T>>(
+    codec: &C,
+    name: &'static str,
+    value: &T,
+    bytes: &[u8],
+) -> Result<(), CodecError> {
+    let decoded = codec.decode(bytes)?;
+    let mut again = Vec::with_capacity(bytes.len());
+    codec.encode(&decoded, &mut again)?;
+    if again != bytes {
+        return Err(reads_back_otherwise(name));
+    }
+    same_as_json(name, value, &decoded)
+}
+
+/// Checks that the decoded value equals the original one, comparing them as JSON values.
 fn same_as_json<T: Serialize>(
     codec: &'static str,
     value: &T,
@@ -120,9 +137,12 @@ fn check_json_depth(bytes: &[u8]) -> Result<(), CodecError> {
     }
     let depth = json_depth(bytes);
     if depth > JSON_MAX_DEPTH {
-        return Err(CodecError::decode(
+        return Err(CodecError::encode(
             "json",
-            format!("nested {depth} levels deep; the decoder reads at most {JSON_MAX_DEPTH}"),
+            format!(
+                "refused, nothing written: nested {depth} levels deep; the decoder reads at most \
+                 {JSON_MAX_DEPTH}, so views could not read it"
+            ),
         ));
     }
     Ok(())
@@ -184,15 +204,7 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
     }
 
     fn check(&self, value: &T, bytes: &[u8]) -> Result<(), CodecError> {
-        let decoded = self.decode(bytes)?;
-        let mut again = Vec::with_capacity(bytes.len());
-        self.encode(&decoded, &mut again)?;
-        if again != bytes {
-            return Err(reads_back_otherwise("postcard"));
-        }
-        // Postcard has no field names: a skipped field makes the next one's bytes read in its
-        // place, and the result may encode to the very same bytes.
-        same_as_json("postcard", value, &decoded)
+        check_compact(self, "postcard", value, bytes)
     }
 }
 
@@ -245,14 +257,7 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Bincode {
     }
 
     fn check(&self, value: &T, bytes: &[u8]) -> Result<(), CodecError> {
-        let decoded = self.decode(bytes)?;
-        let mut again = Vec::with_capacity(bytes.len());
-        self.encode(&decoded, &mut again)?;
-        if again != bytes {
-            return Err(reads_back_otherwise("bincode"));
-        }
-        // No field names, as with postcard.
-        same_as_json("bincode", value, &decoded)
+        check_compact(self, "bincode", value, bytes)
     }
 }
 

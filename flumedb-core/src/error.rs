@@ -122,10 +122,20 @@ impl fmt::Display for Error {
                 view,
                 seq: Some(seq),
                 cause,
-            } => write!(
-                f,
-                "view '{view}' failed on seq {seq} and is stopped until rebuild(): {cause}"
-            ),
+            } => {
+                write!(
+                    f,
+                    "view '{view}' failed on seq {seq} and is stopped until rebuild(): {cause}"
+                )?;
+                if matches!(&**cause, Error::Codec(e) if e.is_decode()) {
+                    // A rebuild meets the same bytes again: say what does help.
+                    f.write_str(
+                        " (the stored record does not decode; to let views go on without such \
+                         records, open with FlumeOptions::undecodable(Undecodable::Skip))",
+                    )?;
+                }
+                Ok(())
+            }
             Error::ViewFailed {
                 view,
                 seq: None,

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, select};
 
 use crate::codec::Codec;
 use crate::error::{BoxError, Error, Result};
-use crate::flume::{Core, Undecodable};
+use crate::flume::Core;
 use crate::log::Log;
 use crate::seq::{Seq, Since};
 use crate::sync::Shared;
@@ -291,11 +291,9 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             };
             read += 1;
             let seq = entry.seq;
-            match self.core.decode_guarded(seq, &entry.data) {
-                Ok(value) => chunk.records.push(Record { seq, value }),
-                Err(error) if self.core.undecodable == Undecodable::Skip => {
-                    self.core.skip(seq, Arc::new(error));
-                }
+            match self.core.decode_for_views(seq, &entry.data) {
+                Ok(Some(value)) => chunk.records.push(Record { seq, value }),
+                Ok(None) => {}
                 Err(error) => {
                     let error = Arc::new(error);
                     chunk.stop = Some(Stop {

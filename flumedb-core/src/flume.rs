@@ -10,7 +10,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{Codec, Json};
-use crate::error::{BoxError, CodecError, Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::feeder::{Command, Feeder, Slot, panic_message};
 use crate::log::{Log, LogStream, StreamOptions};
 use crate::seq::{Seq, Since};
@@ -51,7 +51,7 @@ pub(crate) struct Core<L, T, C> {
     pub(crate) log: L,
     codec: C,
     mapper: Option<Mapper<T>>,
-    pub(crate) undecodable: Undecodable,
+    undecodable: Undecodable,
     /// Records skipped under [`Undecodable::Skip`]: every seq, and the first ones' errors.
     skipped: Mutex<(std::collections::BTreeSet<Seq>, Vec<Skipped>)>,
     _values: PhantomData<fn() -> T>,
@@ -66,11 +66,22 @@ impl<L: Log, T, C: Codec<T>> Core<L, T, C> {
         }
     }
 
-    /// Remembers a record skipped under [`Undecodable::Skip`] (once, however often it is met).
-    pub(crate) fn skip(&self, seq: Seq, error: Arc<Error>) {
-        let mut skipped = self.skipped.lock();
-        if skipped.0.insert(seq) && skipped.1.len() < SKIPPED_KEPT {
-            skipped.1.push(Skipped { seq, error });
+    /// Decodes a record for views: `Ok(None)` when it does not decode and the policy is
+    /// [`Undecodable::Skip`] (it is then remembered, once however often it is met).
+    pub(crate) fn decode_for_views(&self, seq: Seq, bytes: &[u8]) -> Result<Option<T>> {
+        match self.decode_guarded(seq, bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(error) if self.undecodable == Undecodable::Skip => {
+                let mut skipped = self.skipped.lock();
+                if skipped.0.insert(seq) && skipped.1.len() < SKIPPED_KEPT {
+                    skipped.1.push(Skipped {
+                        seq,
+                        error: Arc::new(error),
+                    });
+                }
+                Ok(None)
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -264,14 +275,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
     fn encode(&self, value: &T) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         self.core.codec.encode(value, &mut buf)?;
-        self.core.codec.check(value, &buf).map_err(|e| {
-            CodecError::encode(
-                "the database's",
-                format!(
-                    "the value's encoding does not decode again, so no view could read it: {e}"
-                ),
-            )
-        })?;
+        self.core.codec.check(value, &buf)?;
         Ok(buf)
     }
 
@@ -397,15 +401,11 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
                         break;
                     }
                     let entry = entry?;
-                    match page_core.decode_guarded(entry.seq, &entry.data) {
-                        Ok(value) => records.push(Record {
+                    if let Some(value) = page_core.decode_for_views(entry.seq, &entry.data)? {
+                        records.push(Record {
                             seq: entry.seq,
                             value,
-                        }),
-                        Err(err) if page_core.undecodable == Undecodable::Skip => {
-                            page_core.skip(entry.seq, Arc::new(err));
-                        }
-                        Err(err) => return Err(err),
+                        });
                     }
                 }
                 Ok(records)
