@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 // Positions: a record's `Seq`, and `Since`, how far a log or view has come.
+pub mod bounds;
 mod seq;
 pub use seq::{Seq, Since};
 

@@ -3,6 +3,7 @@
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 
+use crate::bounds;
 use crate::error::{Error, Result};
 use crate::seq::{Seq, Since};
 use crate::watch::SinceWatch;
@@ -322,20 +323,12 @@ impl<L: Log> Iterator for LogStream<'_, L> {
 
 /// The tighter of `upper` and `..=snapshot`.
 fn min_upper(upper: Bound<Seq>, snapshot: Seq) -> Bound<Seq> {
-    match upper {
-        Bound::Included(u) if u <= snapshot => upper,
-        Bound::Excluded(u) if u <= snapshot => upper,
-        _ => Bound::Included(snapshot),
-    }
+    bounds::tighter_upper(&upper, &Bound::Included(snapshot))
 }
 
 /// The tighter of `lower` and `covered..` (exclusive).
 fn max_lower(lower: Bound<Seq>, covered: Seq) -> Bound<Seq> {
-    match lower {
-        Bound::Included(l) if l > covered => lower,
-        Bound::Excluded(l) if l >= covered => lower,
-        _ => Bound::Excluded(covered),
-    }
+    bounds::tighter_lower(&lower, &Bound::Excluded(covered))
 }
 
 #[cfg(test)]
