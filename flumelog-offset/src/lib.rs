@@ -6,6 +6,7 @@ mod format;
 mod log;
 mod map;
 mod options;
+mod seqlock;
 mod verify;
 
 pub use error::OffsetError;

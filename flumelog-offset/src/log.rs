@@ -15,6 +15,7 @@ use crate::error::OffsetError;
 use crate::format::{self, Check, Format, JsWidth};
 use crate::map::GrowingMap;
 use crate::options::{Durability, OffsetOptions};
+use crate::seqlock::SeqLock;
 use crate::verify::{Problem, VerifyReport};
 
 /// What `open` found and repaired at the end of the file.
@@ -60,8 +61,8 @@ pub struct OffsetLog {
     /// Group commit: who is syncing, and how far the file is durable.
     sync: Mutex<SyncState>,
     synced: Condvar,
-    /// A seqlock against `del`: odd while a delete rewrites bytes readers may be copying.
-    deleting: AtomicU64,
+    /// Readers that overlapped a `del` rewriting bytes they copy retry.
+    deletes: SeqLock,
     /// Held for reading by scans that hand out borrowed bytes, for writing by `del`.
     scan_lock: RwLock<()>,
     closed: AtomicBool,
@@ -233,7 +234,7 @@ impl OffsetLog {
                 synced: end,
             }),
             synced: Condvar::new(),
-            deleting: AtomicU64::new(0),
+            deletes: SeqLock::new(),
             scan_lock: RwLock::new(()),
             closed: AtomicBool::new(false),
             recovery: Recovery {
@@ -424,30 +425,6 @@ impl OffsetLog {
         }
     }
 
-    /// Reads the record at `seq`, retrying if a concurrent `del` rewrote bytes meanwhile.
-    fn read_at<R>(&self, f: impl Fn(&[u8], u64) -> Result<R>) -> Result<R> {
-        let (map, end) = self.snapshot()?;
-        self.consistent(|| f(&map, end))
-    }
-
-    /// Runs `read` until no `del` overlapped it (a seqlock: `del` makes `deleting` odd while it
-    /// rewrites bytes), so a reader never returns a half-deleted record.
-    fn consistent<R>(&self, read: impl Fn() -> R) -> R {
-        loop {
-            let before = self.deleting.load(Ordering::Acquire);
-            if before % 2 == 1 {
-                std::thread::yield_now();
-                continue;
-            }
-            let result = read();
-            // Order the reads above before the check below.
-            std::sync::atomic::fence(Ordering::Acquire);
-            if self.deleting.load(Ordering::Relaxed) == before {
-                return result;
-            }
-        }
-    }
-
     fn record(&self, bytes: &[u8], seq: u64, end: u64, known_start: bool) -> Result<Vec<u8>> {
         match self.format.check(bytes, seq, end) {
             Check::Valid { payload, .. } => Ok(bytes[payload.0..payload.1].to_vec()),
@@ -500,9 +477,9 @@ impl OffsetLog {
                 });
             }
         };
-        self.deleting.fetch_add(1, Ordering::AcqRel);
-        let written = write_deletion(&w.file, self.format, at, len);
-        self.deleting.fetch_add(1, Ordering::AcqRel);
+        let written = self
+            .deletes
+            .write(|| write_deletion(&w.file, self.format, at, len));
         written.map_err(|e| self.file_error(e))?;
         if self.durability == Durability::Fsync
             && let Err(err) = w.file.sync_data()
@@ -881,18 +858,7 @@ impl Log for OffsetLog {
             return Err(Error::NotFound { seq });
         }
         let read = self.map.with(end, |map| {
-            loop {
-                // A seqlock against `del` (see `read_at`).
-                let before = self.deleting.load(Ordering::Acquire);
-                if before % 2 == 1 {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                let result = self.record(map, at, end, false);
-                if self.deleting.load(Ordering::Acquire) == before {
-                    return result;
-                }
-            }
+            self.deletes.read(|| self.record(map, at, end, false))
         });
         read.map_err(|e| self.file_error(e))?
     }
@@ -905,7 +871,7 @@ impl Log for OffsetLog {
         self.check_open()?;
         let (map, end) = self.snapshot()?;
         if reverse {
-            let from = self.consistent(|| self.end_for(&map, upper, end))?;
+            let from = self.deletes.read(|| self.end_for(&map, upper, end))?;
             Ok(Box::new(Backward {
                 log: self,
                 map,
@@ -916,7 +882,8 @@ impl Log for OffsetLog {
             }))
         } else {
             let at = self
-                .consistent(|| self.start_for(&map, lower, end))?
+                .deletes
+                .read(|| self.start_for(&map, lower, end))?
                 .unwrap_or(end);
             Ok(Box::new(Forward {
                 log: self,
@@ -978,7 +945,7 @@ impl Iterator for Forward<'_> {
         while !self.done && self.at < self.end && below(self.upper, self.at) {
             let at = self.at;
             let (end, map) = (self.end, &self.map);
-            let step = self.log.read_at(|_, _| {
+            let step = self.log.deletes.read(|| {
                 Ok(match self.log.format.check(map, at, end) {
                     Check::Valid { payload, next } => {
                         (Some(map[payload.0..payload.1].to_vec()), next)
@@ -1026,7 +993,8 @@ impl Iterator for Backward<'_> {
             let map = &self.map;
             let found = self
                 .log
-                .consistent(|| self.log.format.frame_ending_at(map, frame_end));
+                .deletes
+                .read(|| self.log.format.frame_ending_at(map, frame_end));
             let Some(at) = found else {
                 self.done = true;
                 return Some(Err(Error::Corrupt {
@@ -1042,7 +1010,11 @@ impl Iterator for Backward<'_> {
             }
             self.frame_end = at;
             let (end, map) = (self.end, &self.map);
-            match self.log.read_at(|_, _| self.log.record(map, at, end, true)) {
+            match self
+                .log
+                .deletes
+                .read(|| self.log.record(map, at, end, true))
+            {
                 Ok(data) => {
                     return Some(Ok(Entry {
                         seq: Seq::new(at),

@@ -87,6 +87,19 @@ fn test_all(args: &[String]) -> ExitCode {
     let total = Instant::now();
     let mut steps = Vec::new();
 
+    // The loom model of flumelog-offset's seqlock, in its own target dir: `--cfg loom` changes
+    // every crate's flags, so sharing the main dir would rebuild everything twice.
+    let mut loom = cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "flumelog-offset",
+        "--lib",
+        "seqlock",
+    ]);
+    loom.env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", "target/loom");
+    run(&mut steps, "loom model flumelog-offset seqlock", loom);
     run(&mut steps, "fmt", cargo(&["fmt", "--all", "--", "--check"]));
     run(
         &mut steps,
