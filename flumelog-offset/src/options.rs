@@ -4,23 +4,8 @@ use std::path::Path;
 
 use crate::error::OffsetError;
 use crate::format::Format;
-use crate::log::OffsetLog;
-
-/// What an acknowledged append promises after a crash.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Durability {
-    /// Each append (or batch) is written to the operating system (one `pwrite`) before it
-    /// returns, as JS flumelog-offset does. It survives a crash of the process; after a crash
-    /// of the machine (power loss) the newest appends may be lost, torn or zero-filled, which
-    /// the next open repairs. `flush()` (and `close()`) fsync.
-    #[default]
-    Os,
-    /// Each append (or batch) is fsync'd before it returns: it survives a crash of the machine
-    /// too. Concurrent appenders share fsyncs (group commit): while one fsync runs, the
-    /// appends that arrive wait for it or share the next one, so throughput grows with
-    /// concurrency. Readers see a record only once it is durable.
-    Fsync,
-}
+use crate::log::{Durability, OffsetLog};
+use crate::open;
 
 /// Options for [`OffsetLog::options`](crate::OffsetLog::options).
 #[derive(Clone, Debug, Default)]
@@ -47,6 +32,19 @@ impl OffsetOptions {
     /// Opens (or creates) the log file at `path`, repairing a torn tail (see
     /// [`OffsetLog::recovery`](crate::OffsetLog::recovery)).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<OffsetLog, OffsetError> {
-        OffsetLog::open_with(self, path.as_ref())
+        open::open(path.as_ref(), self.format, self.durability)
+    }
+}
+
+impl OffsetLog {
+    /// Options for opening a log: its format and its durability.
+    pub fn options() -> OffsetOptions {
+        OffsetOptions::default()
+    }
+
+    /// Opens (or creates) the log at `path` with default options: the native format for a new
+    /// file, the format found for an existing one, and [`Durability::Os`].
+    pub fn open(path: impl AsRef<Path>) -> Result<OffsetLog, OffsetError> {
+        OffsetOptions::default().open(path)
     }
 }

@@ -1,0 +1,331 @@
+//! Opening a log file: creating it, detecting its format, and repairing a torn tail.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use flumedb_core::{Seq, Since, SinceWatch};
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::OffsetError;
+use crate::format::{self, Format, JsWidth};
+use crate::log::{Durability, DurableState, OffsetLog, Recovery, Writer};
+use crate::map::GrowingMap;
+use crate::seqlock::SeqLock;
+use crate::write::write_deletion;
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> OffsetError + '_ {
+    move |source| OffsetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Opens (or creates) the log file at `path`: `wanted` is the format asked for (checked against
+/// an existing file), `durability` what appends promise.
+pub(crate) fn open(
+    path: &Path,
+    wanted: Option<Format>,
+    durability: Durability,
+) -> Result<OffsetLog, OffsetError> {
+    let err = io_err(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(&err)?;
+    }
+    let existed = path.exists();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(&err)?;
+    // One process at a time: another writer would interleave frames, and its recovery could
+    // cut the file under our memory map.
+    if let Err(locked) = file.try_lock() {
+        return Err(match locked {
+            std::fs::TryLockError::WouldBlock => OffsetError::Locked {
+                path: path.to_path_buf(),
+            },
+            std::fs::TryLockError::Error(source) => err(source),
+        });
+    }
+    let mut size = file.metadata().map_err(&err)?.len();
+    let format = if size == 0 {
+        // An empty file that already existed is what JS flumelog-offset creates: keep it
+        // JS unless told otherwise, so the JS package can still open it.
+        let default = if existed {
+            Format::Js(JsWidth::W32)
+        } else {
+            Format::Native
+        };
+        let format = wanted.unwrap_or(default);
+        if format == Format::Native {
+            file.write_all_at(&format::native_header(), 0)
+                .map_err(&err)?;
+            file.sync_all().map_err(&err)?;
+            size = format::HEADER_LEN;
+        }
+        if !existed {
+            sync_parent(path).map_err(&err)?;
+        }
+        format
+    } else {
+        detect(&file, size, wanted, path)?
+    };
+    let map = GrowingMap::new(file.try_clone().map_err(&err)?, size).map_err(&err)?;
+    let bytes = map.covering(size).map_err(&err)?;
+    let (format, end, interrupted_delete) = match format {
+        Format::Native => {
+            let (end, interrupted) = recover_tail(format, &bytes, size);
+            (format, end, interrupted)
+        }
+        Format::Js(_) => {
+            let (format, end) = js_width_by_recovery(format, wanted, &bytes, size);
+            (format, end, None)
+        }
+    };
+    if end == format.first()
+        && matches!(format, Format::Js(_))
+        && bytes[..size as usize].iter().any(|b| *b != 0)
+    {
+        // Not one valid frame: this is no JS log of this width (JS itself crashes here).
+        // Cutting it to nothing could destroy someone's data, so refuse.
+        return Err(OffsetError::Unsupported(format!(
+            "{}: no valid {} frame anywhere in {size} bytes; not a flumelog-offset log \
+             (or not of this trailer width); nothing was changed",
+            path.display(),
+            format.name()
+        )));
+    }
+    let whole = &bytes[..size as usize];
+    if end == format.first()
+        && format == Format::Native
+        && whole[end as usize..].iter().any(|b| *b != 0)
+        && !format::native_torn_first_append(whole)
+    {
+        // Cutting back to the header would destroy whatever is there; only a first append
+        // cut short (or zeros) holds nothing that was ever a complete record.
+        return Err(OffsetError::NoValidRecord {
+            path: path.to_path_buf(),
+            bytes: size - end,
+        });
+    }
+    if let Some((start, len)) = interrupted_delete {
+        write_deletion(&file, format, start, len).map_err(&err)?;
+        file.sync_all().map_err(&err)?;
+    }
+    if end < size {
+        file.set_len(end).map_err(&err)?;
+        file.sync_all().map_err(&err)?;
+    }
+    let last = if end <= format.first() {
+        None
+    } else {
+        format.frame_ending_at(&bytes, end)
+    };
+    let since = last.map_or(Since::Empty, |s| Since::At(Seq::new(s)));
+    let dir = path
+        .parent()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .map(Path::to_path_buf);
+    Ok(OffsetLog {
+        path: path.to_path_buf(),
+        dir,
+        format,
+        durability,
+        map,
+        end: AtomicU64::new(end),
+        since: SinceWatch::new(since),
+        writer: Mutex::new(Writer {
+            file,
+            written: end,
+            last,
+            buf: Vec::new(),
+        }),
+        broken: Mutex::new(None),
+        durable: Mutex::new(DurableState {
+            syncing: false,
+            synced: end,
+        }),
+        durable_changed: Condvar::new(),
+        deletes: SeqLock::new(),
+        scan_lock: RwLock::new(()),
+        closed: AtomicBool::new(false),
+        recovery: Recovery {
+            dropped_bytes: size - end,
+            file_size: size,
+        },
+    })
+}
+
+/// Finds the format of an existing file.
+fn detect(
+    file: &File,
+    size: u64,
+    wanted: Option<Format>,
+    path: &Path,
+) -> Result<Format, OffsetError> {
+    let err = io_err(path);
+    let mut head = [0u8; format::HEADER_LEN as usize];
+    let native = size >= format::HEADER_LEN && {
+        file.read_exact_at(&mut head, 0).map_err(&err)?;
+        &head[..8] == format::MAGIC
+    };
+    let found = if native {
+        if crc32fast::hash(&head[..12]).to_le_bytes() != head[12..16] {
+            return Err(OffsetError::BadHeader {
+                path: path.to_path_buf(),
+            });
+        }
+        let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+        if version != format::VERSION {
+            return Err(OffsetError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                version,
+            });
+        }
+        Format::Native
+    } else if size >= format::HEADER_LEN && format::looks_like_damaged_native_header(&head) {
+        // Falling through to the JS format would call it "not a log": say what it is.
+        return Err(OffsetError::BadHeader {
+            path: path.to_path_buf(),
+        });
+    } else {
+        match (wanted, detect_width(file, size).map_err(&err)?) {
+            (Some(Format::Js(asked)), Some(found)) if asked != found => {
+                return Err(OffsetError::FormatMismatch {
+                    path: path.to_path_buf(),
+                    found: Format::Js(found).name(),
+                    requested: Format::Js(asked).name(),
+                });
+            }
+            (_, Some(found)) => Format::Js(found),
+            // A torn tail hides the width: `js_width_by_recovery` decides.
+            (_, None) => Format::Js(JsWidth::W32),
+        }
+    };
+    match wanted {
+        Some(wanted) if std::mem::discriminant(&wanted) != std::mem::discriminant(&found) => {
+            Err(OffsetError::FormatMismatch {
+                path: path.to_path_buf(),
+                found: found.name(),
+                requested: wanted.name(),
+            })
+        }
+        _ => Ok(found),
+    }
+}
+
+/// A JS file does not record its trailer width: the one whose last frame checks out
+/// (`None` when none does, e.g. with a torn tail).
+fn detect_width(file: &File, size: u64) -> std::io::Result<Option<JsWidth>> {
+    let tail_len = size.min(64 << 10);
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact_at(&mut tail, size - tail_len)?;
+    // Check frames in a buffer that holds the file's tail at its real offsets' end.
+    for width in [JsWidth::W32, JsWidth::W53, JsWidth::W48] {
+        if js_last_frame_ok(file, size, &tail, width)? {
+            return Ok(Some(width));
+        }
+    }
+    Ok(None)
+}
+
+fn js_last_frame_ok(file: &File, size: u64, tail: &[u8], width: JsWidth) -> std::io::Result<bool> {
+    let w = width.bytes();
+    if size < 8 + w {
+        return Ok(false);
+    }
+    let t = tail.len() as u64;
+    let at = |pos: u64, n: u64| -> Option<u64> {
+        let off = pos.checked_sub(size - t)?;
+        let b = tail.get(off as usize..(off + n) as usize)?;
+        Some(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    };
+    let (Some(end), Some(len)) = (at(size - w, w), at(size - w - 4, 4)) else {
+        return Ok(false);
+    };
+    if end != size {
+        return Ok(false);
+    }
+    let Some(start) = size.checked_sub(len + 8 + w) else {
+        return Ok(false);
+    };
+    let mut head = [0u8; 4];
+    file.read_exact_at(&mut head, start)?;
+    Ok(u64::from(u32::from_be_bytes(head)) == len)
+}
+
+/// For a JS file: the width and the recovered end. When the last frame checked out (`format`
+/// came from it), that is it; when the tail is torn, the width whose recovery keeps the most
+/// data wins, preferring the width the options asked for.
+fn js_width_by_recovery(
+    format: Format,
+    asked: Option<Format>,
+    bytes: &[u8],
+    size: u64,
+) -> (Format, u64) {
+    let end = recover_end(format, bytes, size);
+    if end == size {
+        return (format, end);
+    }
+    let mut best = match asked {
+        Some(asked @ Format::Js(_)) => (asked, recover_end(asked, bytes, size)),
+        _ => (format, end),
+    };
+    for width in [JsWidth::W32, JsWidth::W53, JsWidth::W48] {
+        let candidate = Format::Js(width);
+        let end = recover_end(candidate, bytes, size);
+        if end > best.1 {
+            best = (candidate, end);
+        }
+    }
+    best
+}
+
+/// Like [`recover_end`], and a delete interrupted in the last frame (start, length) to finish:
+/// only one its checksum proves (see [`Format::interrupted_delete_ending_at`]), else it is cut.
+fn recover_tail(format: Format, bytes: &[u8], size: u64) -> (u64, Option<(u64, u32)>) {
+    let end = recover_end(format, bytes, size);
+    if end < size
+        && let Some(interrupted) = format.interrupted_delete_ending_at(bytes, size)
+    {
+        // The last frame is whole, only its delete was cut short: finish the delete rather
+        // than drop the frame (which would give its seq to the next append).
+        return (size, Some(interrupted));
+    }
+    (end, None)
+}
+
+/// The end of the last good frame: where a torn, zero-filled or damaged tail starts.
+///
+/// Scans back from the end of the file for the last position where a complete, valid frame
+/// ends (for the JS format this follows flumelog-offset's own recovery, with the frame's
+/// lengths checked too). Nothing before that position is touched: damage in the middle of the
+/// log is left for reads and `verify()` to report.
+fn recover_end(format: Format, bytes: &[u8], size: u64) -> u64 {
+    let mut end = size;
+    while end > format.first() {
+        if format.frame_ending_at(bytes, end).is_some() {
+            return end;
+        }
+        end -= 1;
+    }
+    format.first().min(size)
+}
+
+#[cfg(unix)]
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => File::open(".")?.sync_all(),
+    }
+}

@@ -1,0 +1,210 @@
+//! The write path: appends (one `pwrite` per batch), group commit, and `del`.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
+
+use flumedb_core::{Error, Result, Seq, Since};
+
+use crate::format::{self, Check, Format};
+use crate::log::{Durability, OffsetLog};
+
+impl OffsetLog {
+    /// Appends the records in one write; under [`Durability::Fsync`] waits until they are
+    /// durable.
+    pub(crate) fn append_records(&self, records: &[&[u8]]) -> Result<Vec<Seq>> {
+        if records.is_empty() {
+            self.check_open()?;
+            return Ok(Vec::new());
+        }
+        let (seqs, end) = self.write_frames(records)?;
+        if self.durability == Durability::Fsync {
+            self.make_durable(end, false)?;
+        }
+        Ok(seqs)
+    }
+
+    fn validate(&self, data: &[u8]) -> Result<()> {
+        let max = match self.format {
+            Format::Native => format::MAX_NATIVE_LEN,
+            Format::Js(_) => u64::from(u32::MAX),
+        };
+        if data.len() as u64 > max {
+            return Err(Error::InvalidArgument(format!(
+                "a record of {} bytes is larger than the {} format allows ({max})",
+                data.len(),
+                self.format.name()
+            )));
+        }
+        if matches!(self.format, Format::Js(_)) && data.iter().all(|b| *b == 0) {
+            return Err(Error::InvalidArgument(
+                "the JS format cannot store an empty or all-zero record: it would read as deleted"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn write_frames(&self, records: &[&[u8]]) -> Result<(Vec<Seq>, u64)> {
+        for data in records {
+            self.validate(data)?;
+        }
+        let mut w = self.writer.lock();
+        self.check_open()?;
+        self.check_broken()?;
+        let start = w.written;
+        let mut pos = start;
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        let mut seqs = Vec::with_capacity(records.len());
+        for data in records {
+            seqs.push(Seq::new(pos));
+            self.format.encode(pos, data, &mut buf);
+            pos += self.format.overhead() + data.len() as u64;
+        }
+        if let Format::Js(width) = self.format
+            && pos > width.max_end()
+        {
+            w.buf = buf;
+            return Err(Error::InvalidArgument(format!(
+                "the log would grow to {pos} bytes, past the {} format's limit of {}",
+                self.format.name(),
+                width.max_end()
+            )));
+        }
+        let written = w.file.write_all_at(&buf, start);
+        w.buf = buf;
+        if let Err(err) = written {
+            // Undo a partial write, so no half frame stays in the file.
+            if let Err(undo) = w.file.set_len(start) {
+                self.set_broken(format!("a failed append could not be undone: {undo}"));
+            }
+            return Err(self.file_error(err));
+        }
+        w.written = pos;
+        w.last = seqs.last().map(|s| s.get()).or(w.last);
+        if self.durability == Durability::Os {
+            self.publish(pos, w.last);
+        }
+        Ok((seqs, pos))
+    }
+
+    /// Makes `end` and the last seq visible to readers.
+    /// Only ever moves forward: publishers (appends, group-commit leaders, close) may race.
+    pub(crate) fn publish(&self, end: u64, last: Option<u64>) {
+        self.end.fetch_max(end, Ordering::AcqRel);
+        if let Some(last) = last {
+            self.since.advance(Since::At(Seq::new(last)));
+        }
+    }
+
+    /// Group commit: returns once everything up to `target` is on disk. The first caller
+    /// syncs; callers arriving meanwhile wait for that sync or share the next one.
+    ///
+    /// With `force`, this caller's own fsync runs even if the bytes are already durable (for
+    /// `flush`, which also makes deletes durable).
+    pub(crate) fn make_durable(&self, target: u64, force: bool) -> Result<()> {
+        let mut state = self.durable.lock();
+        let mut own_sync_needed = force;
+        loop {
+            // After a failed fsync nothing may be acknowledged, even if a later fsync on the
+            // same file succeeds (the error was reported once and the pages may be gone).
+            self.check_broken()?;
+            if !own_sync_needed && state.synced >= target {
+                return Ok(());
+            }
+            if state.syncing {
+                self.durable_changed.wait(&mut state);
+                continue;
+            }
+            state.syncing = true;
+            drop(state);
+            let (written, last, file) = {
+                let w = self.writer.lock();
+                (w.written, w.last, w.file.try_clone())
+            };
+            let result = file.and_then(|f| f.sync_data());
+            state = self.durable.lock();
+            state.syncing = false;
+            match result {
+                Ok(()) => {
+                    own_sync_needed = false;
+                    state.synced = state.synced.max(written);
+                    if self.durability == Durability::Fsync {
+                        self.publish(written, last);
+                    }
+                    self.durable_changed.notify_all();
+                }
+                Err(err) => {
+                    self.set_broken(format!("fsync failed: {err}"));
+                    self.durable_changed.notify_all();
+                    return Err(self.file_error(err));
+                }
+            }
+        }
+    }
+
+    /// Deletes the record at `seq` as JS flumelog-offset does: the frame stays, its payload
+    /// becomes zeros; `get` then returns [`Error::Deleted`] and streams skip it. Under
+    /// [`Durability::Fsync`] the change is fsync'd before this returns.
+    ///
+    /// The bytes are rewritten in place: a crash in the middle of a delete leaves that one
+    /// frame failing its checks (reported as corrupt, never returned as data).
+    pub fn del(&self, seq: Seq) -> Result<()> {
+        self.check_open()?;
+        // Scans hold `scan_lock` while `f` runs; take it before the writer lock, so a scan
+        // whose `f` appends cannot deadlock with a delete. (`f` must not call `del` itself.)
+        let _scans = self.scan_lock.write();
+        let w = self.writer.lock();
+        self.check_open()?;
+        self.check_broken()?;
+        let (map, end) = self.snapshot()?;
+        let at = seq.get();
+        if at >= end {
+            return Err(Error::NotFound { seq });
+        }
+        let len = match (self.format, self.format.check(&map, at, end)) {
+            (_, Check::Valid { payload, .. }) => (payload.1 - payload.0) as u32,
+            (_, Check::Deleted { .. }) => return Ok(()),
+            // A native frame whose lengths hold but whose checksum fails: damaged, or a delete
+            // interrupted by a crash. Deleting it (again) completes it.
+            (Format::Native, Check::Corrupt { next }) => {
+                (next - at - self.format.overhead()) as u32
+            }
+            _ => {
+                return Err(Error::InvalidSeq {
+                    seq,
+                    reason: "no valid frame starts here".into(),
+                });
+            }
+        };
+        let written = self
+            .deletes
+            .write(|| write_deletion(&w.file, self.format, at, len));
+        written.map_err(|e| self.file_error(e))?;
+        if self.durability == Durability::Fsync
+            && let Err(err) = w.file.sync_data()
+        {
+            self.set_broken(format!("fsync failed: {err}"));
+            return Err(self.file_error(err));
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites the frame at `at` (payload length `len`) as deleted.
+pub(crate) fn write_deletion(
+    file: &File,
+    format: Format,
+    at: u64,
+    len: u32,
+) -> std::io::Result<()> {
+    let zeros = vec![0u8; len as usize];
+    match format {
+        Format::Native => {
+            file.write_all_at(&format::native_deleted_head(at, len), at)?;
+            file.write_all_at(&zeros, at + 8)
+        }
+        Format::Js(_) => file.write_all_at(&zeros, at + 4),
+    }
+}
