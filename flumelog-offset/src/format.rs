@@ -117,7 +117,9 @@ impl Format {
                 out.extend_from_slice(data);
                 out.extend_from_slice(&len.to_be_bytes());
                 let end = seq + 8 + w.bytes() + data.len() as u64;
-                out.extend_from_slice(&end.to_be_bytes()[(8 - w.bytes() as usize)..]);
+                let trailer = end.to_be_bytes();
+                let skip = trailer.len().saturating_sub(w.bytes() as usize);
+                out.extend_from_slice(trailer.get(skip..).unwrap_or_default());
             }
         }
     }
@@ -211,13 +213,13 @@ pub(crate) enum Check {
 fn u32_le(bytes: &[u8], at: u64) -> Option<u32> {
     let at = usize::try_from(at).ok()?;
     let b = bytes.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    Some(u32::from_le_bytes(b.try_into().ok()?))
 }
 
 fn u32_be(bytes: &[u8], at: u64) -> Option<u32> {
     let at = usize::try_from(at).ok()?;
     let b = bytes.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    Some(u32::from_be_bytes(b.try_into().ok()?))
 }
 
 fn uint_be(bytes: &[u8], at: u64, width: u64) -> Option<u64> {
@@ -247,11 +249,11 @@ pub(crate) fn native_crc_of_zeros(seq: u64, word: u32, len: u32) -> u32 {
     static ZEROS: [u8; 16 << 10] = [0; 16 << 10];
     let mut hasher = crc32fast::Hasher::new_with_initial(native_crc_init(seq, word));
     let mut left = len as usize;
-    while left > 0 {
-        let n = left.min(ZEROS.len());
-        hasher.update(&ZEROS[..n]);
-        left -= n;
+    while left >= ZEROS.len() {
+        hasher.update(&ZEROS);
+        left -= ZEROS.len();
     }
+    hasher.update(ZEROS.get(..left).unwrap_or_default());
     hasher.finalize()
 }
 

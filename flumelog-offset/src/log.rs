@@ -153,7 +153,7 @@ impl OffsetLog {
 
 impl Log for OffsetLog {
     fn append(&self, data: &[u8]) -> Result<Seq> {
-        Ok(self.append_batch(&[data])?[0])
+        self.append_one(data)
     }
 
     fn append_batch(&self, records: &[&[u8]]) -> Result<Vec<Seq>> {

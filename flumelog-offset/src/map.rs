@@ -29,6 +29,10 @@ impl GrowingMap {
         })
     }
 
+    #[allow(
+        unsafe_code,
+        reason = "memory-mapping a file is unsafe by nature; see SAFETY"
+    )]
     fn map(file: &File, needed: u64) -> io::Result<Mmap> {
         let reserve = needed.saturating_mul(2).max(MIN_RESERVE);
         let len = usize::try_from(reserve).map_err(|_| {

@@ -75,21 +75,27 @@ pub(crate) fn open(
         detect(&file, size, wanted, path)?
     };
     let map = GrowingMap::new(file.try_clone().map_err(&err)?, size).map_err(&err)?;
-    let bytes = map.covering(size).map_err(&err)?;
+    let map_bytes = map.covering(size).map_err(&err)?;
+    let bytes = usize::try_from(size)
+        .ok()
+        .and_then(|size| map_bytes.get(..size))
+        .ok_or_else(|| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the memory map is shorter than the file",
+            ))
+        })?;
     let (format, end, interrupted_delete) = match format {
         Format::Native => {
-            let (end, interrupted) = recover_tail(format, &bytes, size);
+            let (end, interrupted) = recover_tail(format, bytes, size);
             (format, end, interrupted)
         }
         Format::Js(_) => {
-            let (format, end) = js_width_by_recovery(format, wanted, &bytes, size);
+            let (format, end) = js_width_by_recovery(format, wanted, bytes, size);
             (format, end, None)
         }
     };
-    if end == format.first()
-        && matches!(format, Format::Js(_))
-        && bytes[..size as usize].iter().any(|b| *b != 0)
-    {
+    if end == format.first() && matches!(format, Format::Js(_)) && bytes.iter().any(|b| *b != 0) {
         // Not one valid frame: this is no JS log of this width (JS itself crashes here).
         // Cutting it to nothing could destroy someone's data, so refuse.
         return Err(OffsetError::Unsupported(format!(
@@ -99,10 +105,12 @@ pub(crate) fn open(
             format.name()
         )));
     }
-    let whole = &bytes[..size as usize];
+    let whole = bytes;
     if end == format.first()
         && format == Format::Native
-        && whole[end as usize..].iter().any(|b| *b != 0)
+        && whole
+            .get(end as usize..)
+            .is_some_and(|tail| tail.iter().any(|b| *b != 0))
         && !format::native_torn_first_append(whole)
     {
         // Cutting back to the header would destroy whatever is there; only a first append
@@ -123,7 +131,7 @@ pub(crate) fn open(
     let last = if end <= format.first() {
         None
     } else {
-        format.frame_ending_at(&bytes, end)
+        format.frame_ending_at(bytes, end)
     };
     let since = last.map_or(Since::Empty, |s| Since::At(Seq::new(s)));
     let dir = path

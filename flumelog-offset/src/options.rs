@@ -8,6 +8,7 @@ use crate::log::{Durability, OffsetLog};
 use crate::open;
 
 /// Options for [`OffsetLog::options`](crate::OffsetLog::options).
+#[must_use = "options do nothing until `open` is called"]
 #[derive(Clone, Debug, Default)]
 pub struct OffsetOptions {
     pub(crate) format: Option<Format>,

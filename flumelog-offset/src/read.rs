@@ -70,7 +70,7 @@ impl OffsetLog {
 
     fn record(&self, bytes: &[u8], seq: u64, end: u64, known_start: bool) -> Result<Vec<u8>> {
         match self.format.check(bytes, seq, end) {
-            Check::Valid { payload, .. } => Ok(bytes[payload.0..payload.1].to_vec()),
+            Check::Valid { payload, .. } => Ok(payload_of(bytes, payload, seq)?.to_vec()),
             Check::Deleted { .. } => Err(Error::Deleted { seq: Seq::new(seq) }),
             Check::Corrupt { .. } => Err(corrupt(seq, "the record fails its checksum")),
             Check::NotAFrame if known_start => Err(corrupt(
@@ -110,7 +110,7 @@ impl OffsetLog {
             match self.format.check(&map, at, end) {
                 Check::Valid { payload, next } => {
                     seen += 1;
-                    if !f(Seq::new(at), &map[payload.0..payload.1]) {
+                    if !f(Seq::new(at), payload_of(&map, payload, at)?) {
                         break;
                     }
                     at = next;
@@ -191,6 +191,14 @@ impl OffsetLog {
     }
 }
 
+/// The payload `check` found; `check` only reports ranges inside `bytes`, so the error is for
+/// a broken invariant, never expected.
+fn payload_of(bytes: &[u8], (start, end): (usize, usize), seq: u64) -> Result<&[u8]> {
+    bytes
+        .get(start..end)
+        .ok_or_else(|| corrupt(seq, "the frame's payload lies outside the log"))
+}
+
 fn corrupt(seq: u64, reason: &str) -> Error {
     Error::Corrupt {
         seq: Some(Seq::new(seq)),
@@ -221,7 +229,7 @@ impl Iterator for Forward<'_> {
             let step = self.log.deletes.read(|| {
                 Ok(match self.log.format.check(map, at, end) {
                     Check::Valid { payload, next } => {
-                        (Some(map[payload.0..payload.1].to_vec()), next)
+                        (Some(payload_of(map, payload, at)?.to_vec()), next)
                     }
                     Check::Deleted { next } => (None, next),
                     _ => return Err(corrupt(at, "the frame fails its checks")),

@@ -17,11 +17,21 @@ impl OffsetLog {
             self.check_open()?;
             return Ok(Vec::new());
         }
-        let (seqs, end) = self.write_frames(records)?;
+        let mut seqs = Vec::with_capacity(records.len());
+        let (_, end) = self.write_frames(records, Some(&mut seqs))?;
         if self.durability == Durability::Fsync {
             self.make_durable(end, false)?;
         }
         Ok(seqs)
+    }
+
+    /// Appends one record (no seq vector to allocate).
+    pub(crate) fn append_one(&self, data: &[u8]) -> Result<Seq> {
+        let (start, end) = self.write_frames(&[data], None)?;
+        if self.durability == Durability::Fsync {
+            self.make_durable(end, false)?;
+        }
+        Ok(Seq::new(start))
     }
 
     fn validate(&self, data: &[u8]) -> Result<()> {
@@ -45,7 +55,13 @@ impl OffsetLog {
         Ok(())
     }
 
-    fn write_frames(&self, records: &[&[u8]]) -> Result<(Vec<Seq>, u64)> {
+    /// Writes the frames in one `pwrite` and returns where they start and end; `seqs`, when
+    /// given, receives each frame's seq.
+    fn write_frames(
+        &self,
+        records: &[&[u8]],
+        mut seqs: Option<&mut Vec<Seq>>,
+    ) -> Result<(u64, u64)> {
         for data in records {
             self.validate(data)?;
         }
@@ -56,9 +72,12 @@ impl OffsetLog {
         let mut pos = start;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        let mut seqs = Vec::with_capacity(records.len());
+        let mut last = None;
         for data in records {
-            seqs.push(Seq::new(pos));
+            if let Some(seqs) = seqs.as_deref_mut() {
+                seqs.push(Seq::new(pos));
+            }
+            last = Some(pos);
             self.format.encode(pos, data, &mut buf);
             pos += self.format.overhead() + data.len() as u64;
         }
@@ -82,11 +101,11 @@ impl OffsetLog {
             return Err(self.file_error(err));
         }
         w.written = pos;
-        w.last = seqs.last().map(|s| s.get()).or(w.last);
+        w.last = last.or(w.last);
         if self.durability == Durability::Os {
             self.publish(pos, w.last);
         }
-        Ok((seqs, pos))
+        Ok((start, pos))
     }
 
     /// Makes `end` and the last seq visible to readers.
