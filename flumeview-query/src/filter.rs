@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::error::QueryError;
-use crate::value::{JsonType, compare, equal, number, truthy};
+use crate::value::{JsonType, compare, equal, to_f64, truthy};
 
 /// A filter on a value (JS map-filter-reduce's `$filter` argument).
 ///
@@ -385,7 +385,7 @@ impl Op {
             Op::Not => !truthy(value),
             Op::Truthy => truthy(value),
             Op::Int => matches!(value, Some(Value::Number(n)) if {
-                let x = number(n);
+                let x = to_f64(n);
                 x.is_finite() && x.fract() == 0.0
             }),
         }

@@ -4,7 +4,7 @@ use serde_json::{Map as JsonMap, Value};
 
 use crate::error::QueryError;
 use crate::filter::join;
-use crate::value::{JsonType, Step, lookup, number, number_value};
+use crate::value::{JsonType, Step, lookup, to_f64, to_json_number};
 
 /// A map from a value to a new value (JS map-filter-reduce's `$map` argument).
 ///
@@ -68,7 +68,7 @@ impl Map {
                 JsonType::of(inner.apply(value).as_ref()).name(),
             )),
             Map::Mod(inner, n) => match inner.apply(value)? {
-                Value::Number(x) => Some(number_value(number(&x) % n)),
+                Value::Number(x) => Some(to_json_number(to_f64(&x) % n)),
                 _ => None,
             },
         }

@@ -9,9 +9,12 @@ use flumeview_level::{LevelHandle, LevelIter, ReadOptions};
 use serde_json::Value;
 
 use crate::error::QueryError;
+use crate::explain::Explain;
 use crate::index::Index;
+use crate::pipeline::Stage;
 use crate::pipeline::{Items, Pipeline, run};
-use crate::plan::{Explain, Plan, plan};
+use crate::pipeline_depth::check_pipeline;
+use crate::plan::{Plan, plan};
 
 /// How to read: JS flumeview-query's `read` options.
 #[derive(Clone, Debug)]
@@ -108,40 +111,12 @@ impl QueryHandle {
     /// A pipeline nested deeper than [`MAX_QUERY_DEPTH`](crate::MAX_QUERY_DEPTH) (which
     /// `read` refuses) is explained as a scan, without planning it.
     pub fn explain(&self, pipeline: &Pipeline, options: &QueryOptions) -> Explain {
-        if crate::depth::check_pipeline(pipeline).is_err() {
-            return Explain {
-                index: None,
-                ranges: Vec::new(),
-                scores: Vec::new(),
-                reverse: options.reverse,
-                sort_by_index: None,
-            };
-        }
-        let plan = plan(&self.indexes, pipeline, options.reverse);
-        Explain {
-            index: plan
-                .index
-                .as_ref()
-                .map(|(i, _)| self.indexes[*i].name().to_string()),
-            ranges: plan.index.map(|(_, r)| r).unwrap_or_default(),
-            scores: plan.scores,
-            reverse: plan.reverse,
-            sort_by_index: pipeline
-                .leading_sort()
-                .map(|(i, _)| plan.served_sort == Some(i))
-                .or_else(|| {
-                    pipeline
-                        .stages()
-                        .iter()
-                        .any(|s| matches!(s, crate::Stage::Sort(_)))
-                        .then_some(false)
-                }),
-        }
+        Explain::new(&self.indexes, pipeline, options.reverse)
     }
 
     /// The results of `pipeline` over the records in the log when the read began.
     pub fn read(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<Results, Error> {
-        crate::depth::check_pipeline(pipeline).map_err(|e| self.error(e))?;
+        check_pipeline(pipeline).map_err(|e| self.error(e))?;
         let cut = self.log.since_watch().get();
         let plan = plan(&self.indexes, pipeline, options.reverse);
         let served = plan.served_sort;
@@ -167,7 +142,7 @@ impl QueryHandle {
     /// it (as for JS's `$sort` hint); otherwise it is an error rather than a sort that silently
     /// does nothing.
     pub fn live(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<LiveResults, Error> {
-        crate::depth::check_pipeline(pipeline).map_err(|e| self.error(e))?;
+        check_pipeline(pipeline).map_err(|e| self.error(e))?;
         if pipeline.reduces() {
             return Err(self.error(QueryError::NotLive(
                 "a $reduce gives its result at the end, and a live read has none; use read() \
@@ -180,7 +155,7 @@ impl QueryHandle {
         let has_sort = pipeline
             .stages()
             .iter()
-            .any(|s| matches!(s, crate::Stage::Sort(_)));
+            .any(|s| matches!(s, Stage::Sort(_)));
         if has_sort && !options.old && plan.served_sort.is_none() {
             return Err(self.error(QueryError::NotLive(
                 "no index serves its $sort, and records that have not arrived cannot be sorted; \

@@ -8,7 +8,7 @@ use serde_json::{Map as JsonMap, Value};
 use crate::error::QueryError;
 use crate::filter::join;
 use crate::map::Map;
-use crate::value::{compare, number, number_value};
+use crate::value::{compare, to_f64, to_json_number};
 
 /// An aggregate over values (JS map-filter-reduce's `$reduce` argument).
 ///
@@ -89,7 +89,7 @@ impl Ord for GroupKey {
 /// A text form in which equal values are equal: numbers as floats, object keys sorted.
 fn canonical(value: &Value) -> String {
     match value {
-        Value::Number(n) => format!("{:?}", number(n)),
+        Value::Number(n) => format!("{:?}", to_f64(n)),
         Value::Array(items) => {
             let items: Vec<String> = items.iter().map(canonical).collect();
             format!("[{}]", items.join(","))
@@ -196,15 +196,15 @@ impl Reduce {
             values
                 .iter()
                 .filter_map(move |v| match map.apply(v) {
-                    Some(Value::Number(n)) => Some(number(&n)),
+                    Some(Value::Number(n)) => Some(to_f64(&n)),
                     _ => None,
                 })
                 .collect::<Vec<f64>>()
         };
         match self {
             Reduce::Count => Value::from(values.len()),
-            Reduce::Sum(map) => number_value(numbers(map).iter().sum()),
-            Reduce::Product(map) => number_value(numbers(map).iter().product()),
+            Reduce::Sum(map) => to_json_number(numbers(map).iter().sum()),
+            Reduce::Product(map) => to_json_number(numbers(map).iter().product()),
             Reduce::Min(map) => mapped(values, map)
                 .min_by(|a, b| compare(Some(a), Some(b)))
                 .unwrap_or(Value::Null),
