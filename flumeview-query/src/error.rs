@@ -33,6 +33,15 @@ impl QueryError {
     }
 }
 
+/// Where field `name` of the part at `at` is, in the form [`QueryError::Malformed`] reports.
+pub(crate) fn child_at(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

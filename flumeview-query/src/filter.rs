@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::error::QueryError;
+use crate::error::{QueryError, child_at};
 use crate::value::{JsonType, compare, equal, to_f64, truthy};
 
 /// A filter on a value (JS map-filter-reduce's `$filter` argument).
@@ -123,7 +123,8 @@ impl Filter {
         Filter::Fields(fields)
     }
 
-    fn op(self, op: Op) -> Filter {
+    /// This filter and `op` on the same value.
+    fn and_op(self, op: Op) -> Filter {
         match self {
             Filter::Ops(mut ops) => {
                 ops.push(op);
@@ -183,19 +184,19 @@ impl Filter {
     }
     /// And `$gt` (for ranges: `Filter::gte(20).and_lt(30)`).
     pub fn and_gt(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Gt(value.into()))
+        self.and_op(Op::Gt(value.into()))
     }
     /// And `$gte`.
     pub fn and_gte(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Gte(value.into()))
+        self.and_op(Op::Gte(value.into()))
     }
     /// And `$lt`.
     pub fn and_lt(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Lt(value.into()))
+        self.and_op(Op::Lt(value.into()))
     }
     /// And `$lte`.
     pub fn and_lte(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Lte(value.into()))
+        self.and_op(Op::Lte(value.into()))
     }
 
     /// Whether `value` passes.
@@ -246,7 +247,7 @@ impl Filter {
                     return Ok(Filter::Fields(
                         map.iter()
                             .map(|(name, f)| {
-                                Ok((name.clone(), Filter::parse_at(f, &join(at, name))?))
+                                Ok((name.clone(), Filter::parse_at(f, &child_at(at, name))?))
                             })
                             .collect::<Result<_, QueryError>>()?,
                     ));
@@ -258,7 +259,7 @@ impl Filter {
                     ));
                 }
                 map.iter()
-                    .map(|(name, arg)| Op::parse(name, arg, &join(at, name)))
+                    .map(|(name, arg)| Op::parse(name, arg, &child_at(at, name)))
                     .collect::<Result<_, _>>()
                     .map(Filter::Ops)
             }
@@ -274,14 +275,6 @@ impl Filter {
     }
 }
 
-pub(crate) fn join(at: &str, name: &str) -> String {
-    if at.is_empty() {
-        name.to_string()
-    } else {
-        format!("{at}.{name}")
-    }
-}
-
 /// An operand that can be compared in the index order: anything but an object.
 fn comparable(arg: &Value, at: &str) -> Result<Value, QueryError> {
     if crate::value::exact_key(arg).is_none() {
@@ -293,7 +286,8 @@ fn comparable(arg: &Value, at: &str) -> Result<Value, QueryError> {
     Ok(arg.clone())
 }
 
-fn flag(arg: &Value, at: &str) -> Result<(), QueryError> {
+/// Checks a flag operator's argument, which must be `true`.
+fn expect_true(arg: &Value, at: &str) -> Result<(), QueryError> {
     if arg == &Value::Bool(true) {
         Ok(())
     } else {
@@ -342,15 +336,15 @@ impl Op {
                 }
             },
             "$not" => {
-                flag(arg, at)?;
+                expect_true(arg, at)?;
                 Op::Not
             }
             "$truthy" => {
-                flag(arg, at)?;
+                expect_true(arg, at)?;
                 Op::Truthy
             }
             "$int" => {
-                flag(arg, at)?;
+                expect_true(arg, at)?;
                 Op::Int
             }
             other => {

@@ -298,7 +298,7 @@ pub struct LiveResults {
 }
 
 impl LiveResults {
-    fn step(&mut self) -> Option<Result<LiveResult, Error>> {
+    fn next_result(&mut self) -> Option<Result<LiveResult, Error>> {
         if let Some(old) = &mut self.old {
             match old.next() {
                 Some(item) => return Some(item.map(|(_, v)| LiveResult::Value(v))),
@@ -323,7 +323,7 @@ impl Iterator for LiveResults {
         if self.done {
             return None;
         }
-        let item = self.step();
+        let item = self.next_result();
         self.done = !matches!(item, Some(Ok(_)));
         item
     }
