@@ -36,7 +36,8 @@ pub enum Filter {
     All(Vec<Filter>),
 }
 
-/// A filter operator. Comparisons use the index order (see [`compare`](crate::compare)).
+/// A filter operator. Comparisons use the index order (the crate docs' "Order"; the order of
+/// [`Key`](crate::Key)s).
 #[derive(Clone, PartialEq, Debug)]
 pub enum Op {
     /// Equal (deeply; numbers by value).

@@ -25,5 +25,11 @@ pub use map::Map;
 pub use pipeline::{Pipeline, SortKey, Stage};
 pub use read::{LiveResult, LiveResults, QueryHandle, QueryOptions, Results};
 pub use reduce::{Reduce, ReduceField};
-pub use value::{JsonType, Step, compare, equal, lookup, truthy};
+pub use value::{JsonType, Step};
 pub use view::Query;
+
+/// flumeview-level's index key: [`Explain::ranges`] are ranges of these row keys.
+/// Re-exported so a user reads plans without depending on flumeview-level themselves.
+pub use flumeview_level::Key;
+/// flumeview-level's error: the source of [`QueryError::Level`].
+pub use flumeview_level::LevelError;

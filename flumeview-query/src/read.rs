@@ -5,14 +5,13 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use flumedb_core::{Error, LogReader, Progress, Seq, Since, ViewSync, Wait};
-use flumeview_level::{LevelHandle, LevelIter, ReadOptions};
+use flumeview_level::{LevelError, LevelHandle, LevelIter, ReadOptions};
 use serde_json::Value;
 
 use crate::error::QueryError;
 use crate::explain::Explain;
 use crate::index::Index;
-use crate::pipeline::Stage;
-use crate::pipeline::{Items, Pipeline, run};
+use crate::pipeline::{Items, Pipeline, Stage, run};
 use crate::pipeline_depth::check_pipeline;
 use crate::plan::{Plan, plan};
 
@@ -78,30 +77,27 @@ pub enum LiveResult {
 /// when the read began.
 #[derive(Clone)]
 pub struct QueryHandle {
+    /// The index rows; it also holds the view's sync and the log.
     level: LevelHandle<Value>,
-    sync: ViewSync,
-    log: LogReader<Value>,
     indexes: Arc<Vec<Index>>,
 }
 
 impl QueryHandle {
-    pub(crate) fn new(
-        level: LevelHandle<Value>,
-        sync: ViewSync,
-        log: LogReader<Value>,
-        indexes: Arc<Vec<Index>>,
-    ) -> QueryHandle {
-        QueryHandle {
-            level,
-            sync,
-            log,
-            indexes,
-        }
+    pub(crate) fn new(level: LevelHandle<Value>, indexes: Arc<Vec<Index>>) -> QueryHandle {
+        QueryHandle { level, indexes }
+    }
+
+    fn sync(&self) -> &ViewSync {
+        self.level.view_sync()
+    }
+
+    fn log(&self) -> &LogReader<Value> {
+        self.level.log()
     }
 
     fn error(&self, err: QueryError) -> Error {
         Error::View {
-            view: self.sync.name().to_string(),
+            view: self.sync().name().to_string(),
             source: Box::new(err),
         }
     }
@@ -117,7 +113,7 @@ impl QueryHandle {
     /// The results of `pipeline` over the records in the log when the read began.
     pub fn read(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<Results, Error> {
         check_pipeline(pipeline).map_err(|e| self.error(e))?;
-        let cut = self.log.since_watch().get();
+        let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes, pipeline, options.reverse);
         let served = plan.served_sort;
         let source = self.source(plan, cut)?;
@@ -150,7 +146,7 @@ impl QueryHandle {
                     .into(),
             )));
         }
-        let cut = self.log.since_watch().get();
+        let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes, pipeline, options.reverse);
         let has_sort = pipeline
             .stages()
@@ -173,11 +169,11 @@ impl QueryHandle {
             }
             Some(items)
         } else {
-            self.sync.check()?;
+            self.sync().check()?;
             None
         };
         let tail: Items = Box::new(
-            self.log
+            self.log()
                 .follow(cut)
                 .map(|r| r.map(|r| (r.seq.get(), r.value))),
         );
@@ -197,13 +193,13 @@ impl QueryHandle {
         match plan.index {
             None => {
                 let records =
-                    self.log
+                    self.log()
                         .records(Bound::Unbounded, Bound::Included(last), plan.reverse);
                 Ok(Box::new(records.map(|r| r.map(|r| (r.seq.get(), r.value)))))
             }
             Some((_, ranges)) => {
                 // Wait once here, so errors (timeout, failure) come from `read`, not later.
-                self.sync.wait(Wait::For(last))?;
+                self.sync().wait(Wait::For(last))?;
                 Ok(Box::new(IndexRows {
                     level: self.level.clone(),
                     ranges: ranges.into(),
@@ -217,7 +213,7 @@ impl QueryHandle {
 
     /// The view's progress against the log.
     pub fn progress(&self) -> Progress {
-        self.sync.progress()
+        self.sync().progress()
     }
 }
 
@@ -245,7 +241,7 @@ impl Iterator for IndexRows {
                         Some(value) => return Some(Ok((row.seq.get(), value))),
                         None => continue,
                     },
-                    Some(Err(e)) => return Some(Err(e)),
+                    Some(Err(e)) => return Some(Err(level_error(e))),
                     None => self.current = None,
                 }
             }
@@ -262,10 +258,25 @@ impl Iterator for IndexRows {
                 Ok(rows) => self.current = Some(rows),
                 Err(e) => {
                     self.ranges.clear();
-                    return Some(Err(e));
+                    return Some(Err(level_error(e)));
                 }
             }
         }
+    }
+}
+
+/// A level read's error, with a store failure given as this crate's [`QueryError::Level`], so
+/// every error source a query view reports is a [`QueryError`].
+fn level_error(err: Error) -> Error {
+    match err {
+        Error::View { view, source } => match source.downcast::<LevelError>() {
+            Ok(level) => Error::View {
+                view,
+                source: Box::new(QueryError::Level(*level)),
+            },
+            Err(source) => Error::View { view, source },
+        },
+        other => other,
     }
 }
 
@@ -326,5 +337,34 @@ impl Iterator for LiveResults {
         let item = self.next_result();
         self.done = !matches!(item, Some(Ok(_)));
         item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_read_errors_become_query_errors_and_others_stay() {
+        let err = level_error(Error::View {
+            view: "q".into(),
+            source: Box::new(LevelError::Corrupt("a row".into())),
+        });
+        let Error::View { view, source } = err else {
+            panic!("still a view error")
+        };
+        assert_eq!(view, "q");
+        assert!(matches!(
+            source.downcast_ref::<QueryError>(),
+            Some(QueryError::Level(LevelError::Corrupt(why))) if why == "a row"
+        ));
+        let other = level_error(Error::View {
+            view: "q".into(),
+            source: "not a level error".into(),
+        });
+        assert!(
+            matches!(other, Error::View { source, .. } if source.to_string() == "not a level error")
+        );
+        assert!(matches!(level_error(Error::Closed), Error::Closed));
     }
 }

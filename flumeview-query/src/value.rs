@@ -23,7 +23,7 @@ pub enum Step {
 
 /// Looks `path` up in `value`: `None` when any step is missing (never panics on `null` or a
 /// scalar in the middle of the path, unlike JS `util.has`).
-pub fn lookup<'a>(value: &'a Value, path: &[Step]) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(value: &'a Value, path: &[Step]) -> Option<&'a Value> {
     let mut at = value;
     for step in path {
         at = match (step, at) {
@@ -82,7 +82,7 @@ pub(crate) fn to_f64(n: &serde_json::Number) -> f64 {
 }
 
 /// Compares two values (either missing) in the index order.
-pub fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+pub(crate) fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
@@ -114,7 +114,7 @@ fn compare_at(a: &Value, b: &Value, depth: usize) -> Ordering {
 }
 
 /// Deep equality with numbers compared by value (`1` equals `1.0`).
-pub fn equal(a: &Value, b: &Value) -> bool {
+pub(crate) fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => to_f64(x) == to_f64(y),
         (Value::Array(x), Value::Array(y)) => {
@@ -128,7 +128,7 @@ pub fn equal(a: &Value, b: &Value) -> bool {
 }
 
 /// JS truthiness: missing, `null`, `false`, `0` and `""` are false.
-pub fn truthy(value: Option<&Value>) -> bool {
+pub(crate) fn truthy(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
