@@ -81,12 +81,14 @@ impl Filter {
 
     /// Adds a condition on the field at a dotted `path` (`"value.content.type"`). Conditions
     /// on the same path are all kept.
+    #[must_use]
     pub fn field(self, path: &str, filter: impl Into<Filter>) -> Filter {
         let names: Vec<&str> = path.split('.').collect();
         self.field_path(&names, filter.into())
     }
 
     /// Adds a condition on the field at `path`, given as field names.
+    #[must_use]
     pub fn field_path(self, path: &[&str], filter: Filter) -> Filter {
         let mut fields = match self {
             Filter::Fields(fields) => fields,
@@ -184,18 +186,22 @@ impl Filter {
         Filter::Ops(vec![Op::Int])
     }
     /// And `$gt` (for ranges: `Filter::gte(20).and_lt(30)`).
+    #[must_use]
     pub fn and_gt(self, value: impl Into<Value>) -> Filter {
         self.and_op(Op::Gt(value.into()))
     }
     /// And `$gte`.
+    #[must_use]
     pub fn and_gte(self, value: impl Into<Value>) -> Filter {
         self.and_op(Op::Gte(value.into()))
     }
     /// And `$lt`.
+    #[must_use]
     pub fn and_lt(self, value: impl Into<Value>) -> Filter {
         self.and_op(Op::Lt(value.into()))
     }
     /// And `$lte`.
+    #[must_use]
     pub fn and_lte(self, value: impl Into<Value>) -> Filter {
         self.and_op(Op::Lte(value.into()))
     }

@@ -17,6 +17,7 @@ use crate::plan::{Plan, plan};
 
 /// How to read: JS flumeview-query's `read` options.
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until passed to a read"]
 pub struct QueryOptions {
     limit: Option<usize>,
     reverse: bool,
@@ -281,6 +282,7 @@ fn level_error(err: Error) -> Error {
 }
 
 /// The results of [`QueryHandle::read`]. After an error, it ends.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Results {
     items: Items,
     done: bool,
@@ -301,6 +303,7 @@ impl Iterator for Results {
 
 /// The results of [`QueryHandle::live`]. It ends with [`Error::Closed`] when the database
 /// closes, and after any other error.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct LiveResults {
     marker: bool,
     old: Option<Items>,
