@@ -93,11 +93,14 @@ impl Filter {
         let mut fields = match self {
             Filter::Fields(fields) => fields,
             Filter::All(mut parts) => {
-                let at = parts.iter().rposition(|p| matches!(p, Filter::Fields(_)));
-                match at {
-                    Some(at) => {
-                        let part = std::mem::take(&mut parts[at]);
-                        parts[at] = part.field_path(path, filter);
+                let last_fields = parts
+                    .iter_mut()
+                    .rev()
+                    .find(|p| matches!(p, Filter::Fields(_)));
+                match last_fields {
+                    Some(part) => {
+                        let taken = std::mem::take(part);
+                        *part = taken.field_path(path, filter);
                     }
                     None => parts.push(Filter::new().field_path(path, filter)),
                 }

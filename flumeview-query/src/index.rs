@@ -86,7 +86,7 @@ impl Index {
                     index.paths.len()
                 )));
             }
-            if indexes[..i].iter().any(|other| other.name == index.name) {
+            if indexes.iter().take(i).any(|other| other.name == index.name) {
                 return Err(QueryError::Index(format!(
                     "two indexes named '{}'",
                     index.name
@@ -132,8 +132,9 @@ impl Index {
         let Key::Array(mut items) = key else {
             return object_key();
         };
-        let last = items.len() - 1;
-        for item in &mut items[1..last] {
+        // The fields: every item but the name (first) and the seq (last).
+        let fields = items.len().saturating_sub(2);
+        for item in items.iter_mut().skip(1).take(fields) {
             if item.encode().map_or(true, |e| e.len() > LONG_FIELD) {
                 *item = object_key();
             }
@@ -146,7 +147,7 @@ impl Index {
         let Key::Array(mut items) = key else {
             return object_key();
         };
-        for item in &mut items[1..last] {
+        for item in items.iter_mut().skip(1).take(fields) {
             *item = object_key();
         }
         Key::Array(items)

@@ -33,6 +33,7 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
 
     // Per index: score, the constraints used (leading fields), whether it serves the sort.
     struct Candidate<'a> {
+        index: &'a Index,
         score: u64,
         used: Vec<&'a Constraint>,
         serves: bool,
@@ -56,6 +57,7 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
             }
             let serves = sort.is_some_and(|(_, keys)| serves_sort(index, &used, keys, &by_path));
             Candidate {
+                index,
                 score,
                 used,
                 serves,
@@ -87,7 +89,6 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
             scores,
         };
     };
-    let index = &indexes[chosen];
     // An index serves a sort in its own direction: descending keys read it highest first.
     let (served_sort, reverse) = match sort {
         Some((position, keys)) if candidate.serves => (
@@ -96,7 +97,7 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
         ),
         _ => (None, reverse),
     };
-    let mut ranges = key_ranges(index, &candidate.used);
+    let mut ranges = key_ranges(candidate.index, &candidate.used);
     if reverse {
         ranges.reverse();
     }
@@ -131,7 +132,7 @@ fn serves_sort(
         by_path
             .get(&path.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .is_some_and(|c| matches!(c, Constraint::Points(p) if p.len() == 1))
-            && index.paths()[..fixed].iter().any(|p| p == path)
+            && index.paths().iter().take(fixed).any(|p| p == path)
     };
     let mut rest = Vec::new();
     for key in keys {
@@ -142,7 +143,7 @@ fn serves_sort(
             rest.push(fields);
         }
     }
-    let tail = &index.paths()[fixed..];
+    let tail = index.paths().get(fixed..).unwrap_or_default();
     rest.len() == tail.len() && rest.iter().zip(tail).all(|(a, b)| a == b)
 }
 
