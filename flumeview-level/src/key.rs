@@ -168,6 +168,41 @@ impl Key {
         Ok(())
     }
 
+    /// An upper bound on the length of [`encode`](Key::encode)'s output, computed without
+    /// encoding (cheap enough to decide most length checks before encoding at all).
+    ///
+    /// Strings count two bytes per byte (the escape's worst case); keys nested deeper than
+    /// [`MAX_DEPTH`], which never encode, give `usize::MAX`.
+    ///
+    /// ```
+    /// use flumeview_level::Key;
+    /// let key = Key::Array(vec![Key::from("a\0b"), Key::Number(1.0), Key::Max]);
+    /// assert!(key.encoded_len_bound() >= key.encode()?.len());
+    /// # Ok::<(), flumeview_level::KeyError>(())
+    /// ```
+    pub fn encoded_len_bound(&self) -> usize {
+        self.len_bound(0)
+    }
+
+    /// [`encoded_len_bound`](Key::encoded_len_bound) at `depth`: recursion stops where
+    /// encoding would refuse the nesting.
+    fn len_bound(&self, depth: usize) -> usize {
+        match self {
+            Key::Null | Key::Bool(_) | Key::Max => 1,
+            Key::Number(_) => 9,
+            // Tag and terminator, and each byte escaped at worst.
+            Key::String(s) => s.len().saturating_mul(2).saturating_add(2),
+            Key::Array(items) => {
+                if depth >= MAX_DEPTH {
+                    return usize::MAX;
+                }
+                items.iter().fold(2, |sum: usize, item| {
+                    sum.saturating_add(item.len_bound(depth + 1))
+                })
+            }
+        }
+    }
+
     /// Decodes a whole encoding.
     pub fn decode(bytes: &[u8]) -> Result<Key, KeyError> {
         let mut at = 0;
@@ -455,6 +490,87 @@ mod tests {
             );
         }
         assert_eq!(Key::Number(-0.0).encode(), Key::Number(0.0).encode());
+    }
+
+    #[test]
+    fn the_encoded_length_bound_is_never_below_the_encoding() {
+        let nested = |depth: usize| {
+            let mut key = Key::from("\u{1}");
+            for _ in 0..depth {
+                key = Key::Array(vec![key, Key::Null]);
+            }
+            key
+        };
+        let keys = [
+            Key::Null,
+            Key::Bool(false),
+            Key::Bool(true),
+            Key::Max,
+            Key::Number(-0.0),
+            Key::Number(f64::INFINITY),
+            Key::from(""),
+            Key::from("plain"),
+            Key::from("\0"),
+            Key::from("\u{1}"),
+            Key::from("a\0b\u{1}c\0\0"),
+            Key::from("\0".repeat(1000)),
+            Key::from("é🌊"),
+            Key::array(Vec::<Key>::new()),
+            Key::array(["a", "\0"]),
+            Key::Array(vec![
+                Key::from("name"),
+                Key::Array(vec![Key::Array(vec![]), Key::from("\u{1}\0")]),
+                Key::Max,
+                Key::Number(7.0),
+            ]),
+            nested(10),
+            nested(MAX_DEPTH),
+        ];
+        for key in &keys {
+            let len = key.encode().unwrap().len();
+            assert!(key.encoded_len_bound() >= len, "{key:?}: bound below {len}");
+        }
+        // A string of escapes is the worst case: the bound is exact there.
+        assert_eq!(
+            Key::from("\0".repeat(1000)).encoded_len_bound(),
+            Key::from("\0".repeat(1000)).encode().unwrap().len()
+        );
+        // Too deep to encode: no finite bound is claimed.
+        assert!(nested(MAX_DEPTH + 1).encode().is_err());
+        assert_eq!(nested(MAX_DEPTH + 1).encoded_len_bound(), usize::MAX);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_encoded_length_bound_holds_for_random_keys(key in random_key()) {
+            let len = key.encode().unwrap().len();
+            proptest::prop_assert!(key.encoded_len_bound() >= len, "{:?}", key);
+        }
+    }
+
+    /// Nested keys whose strings are dense in the bytes the encoding escapes.
+    fn random_key() -> impl proptest::strategy::Strategy<Value = Key> {
+        use proptest::prelude::*;
+        let chars = prop_oneof![
+            Just('\0'),
+            Just('\u{1}'),
+            Just('a'),
+            Just('é'),
+            any::<char>()
+        ];
+        let string = prop::collection::vec(chars, 0..40).prop_map(|cs| cs.into_iter().collect());
+        let leaf = prop_oneof![
+            Just(Key::Null),
+            any::<bool>().prop_map(Key::Bool),
+            any::<f64>()
+                .prop_filter("not NaN", |n| !n.is_nan())
+                .prop_map(Key::Number),
+            string.prop_map(Key::String),
+            Just(Key::Max),
+        ];
+        leaf.prop_recursive(6, 64, 5, |inner| {
+            prop::collection::vec(inner, 0..5).prop_map(Key::Array)
+        })
     }
 
     #[test]

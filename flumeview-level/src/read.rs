@@ -457,3 +457,17 @@ impl<T> Iterator for LiveIter<T> {
         }
     }
 }
+
+/// What a handle is built around, for views that read through a level view.
+impl<T> LevelHandle<T> {
+    /// The [`ViewSync`] the handle was built with: how the view's reads wait until it has
+    /// caught up.
+    pub fn view_sync(&self) -> &ViewSync {
+        &self.sync
+    }
+
+    /// The log the view indexes, which fetches the records its rows point to.
+    pub fn log(&self) -> &LogReader<T> {
+        &self.log
+    }
+}

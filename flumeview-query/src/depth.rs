@@ -1,18 +1,16 @@
 //! How deep a query may nest: parsing, planning and matching recurse over a query's structure,
-//! so a deeper one is refused with a typed error before any of them runs.
+//! so a deeper one is refused with a typed error before any of them runs. Queries in the JS
+//! syntax are checked here as JSON, before parsing; built ones in `pipeline_depth`.
 
 use serde_json::Value;
 
 use crate::error::QueryError;
-use crate::filter::{Filter, Op};
-use crate::map::Map;
-use crate::pipeline::{Pipeline, Stage};
-use crate::reduce::{Reduce, ReduceField};
 
 /// The deepest nesting a query may have (JSON text cannot nest deeper than 127 anyway).
 pub const MAX_QUERY_DEPTH: usize = 128;
 
-fn too_deep(at: &str) -> QueryError {
+/// The error for a query nested deeper than the limit, at `at`.
+pub(crate) fn too_deep(at: &str) -> QueryError {
     QueryError::malformed(
         at,
         format!("nested deeper than {MAX_QUERY_DEPTH} levels (queries are limited to that)"),
@@ -30,88 +28,6 @@ pub(crate) fn check_json(json: &Value, at: &str) -> Result<(), QueryError> {
             Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
             Value::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
             _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// One node of a built query.
-enum Node<'a> {
-    Filter(&'a Filter),
-    Map(&'a Map),
-    Reduce(&'a Reduce),
-    Value(&'a Value),
-}
-
-/// Checks the nesting of a query built in Rust (the builders do not limit it), without
-/// recursion.
-pub(crate) fn check_pipeline(pipeline: &Pipeline) -> Result<(), QueryError> {
-    let mut stack: Vec<(Node<'_>, usize)> = Vec::new();
-    for stage in pipeline.stages() {
-        match stage {
-            Stage::Filter(f) => stack.push((Node::Filter(f), 1)),
-            Stage::Map(m) => stack.push((Node::Map(m), 1)),
-            Stage::Reduce(r) => stack.push((Node::Reduce(r), 1)),
-            Stage::Sort(_) => {}
-        }
-    }
-    while let Some((node, depth)) = stack.pop() {
-        if depth > MAX_QUERY_DEPTH {
-            return Err(too_deep(""));
-        }
-        let next = depth + 1;
-        match node {
-            Node::Filter(Filter::Fields(fields)) => {
-                stack.extend(fields.iter().map(|(_, f)| (Node::Filter(f), next)));
-            }
-            Node::Filter(Filter::Items(items) | Filter::All(items)) => {
-                stack.extend(items.iter().map(|f| (Node::Filter(f), next)));
-            }
-            Node::Filter(Filter::Literal(value)) => stack.push((Node::Value(value), next)),
-            Node::Filter(Filter::Ops(ops)) => {
-                for op in ops {
-                    match op {
-                        Op::Eq(v)
-                        | Op::Ne(v)
-                        | Op::Gt(v)
-                        | Op::Gte(v)
-                        | Op::Lt(v)
-                        | Op::Lte(v)
-                        | Op::Prefix(v) => stack.push((Node::Value(v), next)),
-                        Op::In(values) => {
-                            stack.extend(values.iter().map(|v| (Node::Value(v), next)));
-                        }
-                        Op::Is(_) | Op::Not | Op::Truthy | Op::Int => {}
-                    }
-                }
-            }
-            // Operands are compared and cloned recursively: they count too.
-            Node::Value(Value::Array(items)) => {
-                stack.extend(items.iter().map(|v| (Node::Value(v), next)));
-            }
-            Node::Value(Value::Object(map)) => {
-                stack.extend(map.values().map(|v| (Node::Value(v), next)));
-            }
-            Node::Value(_) => {}
-            Node::Map(Map::Object(fields)) => {
-                stack.extend(fields.iter().map(|(_, m)| (Node::Map(m), next)));
-            }
-            Node::Map(Map::Type(m) | Map::Mod(m, _)) => stack.push((Node::Map(m), next)),
-            Node::Map(Map::Whole | Map::Path(_)) => {}
-            Node::Reduce(
-                Reduce::Sum(m)
-                | Reduce::Product(m)
-                | Reduce::Min(m)
-                | Reduce::Max(m)
-                | Reduce::Collect(m),
-            ) => stack.push((Node::Map(m), next)),
-            Node::Reduce(Reduce::Count) => {}
-            Node::Reduce(Reduce::Object(fields)) => {
-                stack.extend(fields.iter().map(|(_, field)| match field {
-                    ReduceField::Group(m) => (Node::Map(m), next),
-                    ReduceField::Reduce(r) => (Node::Reduce(r), next),
-                }));
-            }
         }
     }
     Ok(())

@@ -2,8 +2,10 @@
 
 use std::fmt;
 
-/// A query or an index declaration that cannot be used.
-#[derive(Clone, PartialEq, Debug)]
+use flumeview_level::LevelError;
+
+/// A query or an index declaration that cannot be used, or a failure of the index store.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum QueryError {
     /// A malformed query: an unknown stage or operator, or an argument of the wrong type.
@@ -18,6 +20,8 @@ pub enum QueryError {
     /// The query cannot run live (a `$reduce` never ends; a `$sort` no index serves cannot
     /// order records that have not arrived yet).
     NotLive(String),
+    /// The index store (a flumeview-level view) failed; the level error is the source.
+    Level(LevelError),
 }
 
 impl QueryError {
@@ -33,14 +37,38 @@ impl QueryError {
     }
 }
 
+/// Where field `name` of the part at `at` is, in the form [`QueryError::Malformed`] reports.
+pub(crate) fn child_at(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             QueryError::Malformed { at, reason } => write!(f, "malformed query at {at}: {reason}"),
             QueryError::Index(why) => write!(f, "bad index declaration: {why}"),
             QueryError::NotLive(why) => write!(f, "this query cannot run live: {why}"),
+            // The level error names the index and what failed; it is also the source.
+            QueryError::Level(err) => write!(f, "{err}"),
         }
     }
 }
 
-impl std::error::Error for QueryError {}
+impl std::error::Error for QueryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            QueryError::Level(err) => Some(err),
+            QueryError::Malformed { .. } | QueryError::Index(_) | QueryError::NotLive(_) => None,
+        }
+    }
+}
+
+impl From<LevelError> for QueryError {
+    fn from(err: LevelError) -> Self {
+        QueryError::Level(err)
+    }
+}

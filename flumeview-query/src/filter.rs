@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::error::QueryError;
-use crate::value::{JsonType, compare, equal, number, truthy};
+use crate::error::{QueryError, child_at};
+use crate::value::{JsonType, compare, equal, to_f64, truthy};
 
 /// A filter on a value (JS map-filter-reduce's `$filter` argument).
 ///
@@ -36,7 +36,8 @@ pub enum Filter {
     All(Vec<Filter>),
 }
 
-/// A filter operator. Comparisons use the index order (see [`compare`](crate::compare)).
+/// A filter operator. Comparisons use the index order (the crate docs' "Order"; the order of
+/// [`Key`](crate::Key)s).
 #[derive(Clone, PartialEq, Debug)]
 pub enum Op {
     /// Equal (deeply; numbers by value).
@@ -80,21 +81,26 @@ impl Filter {
 
     /// Adds a condition on the field at a dotted `path` (`"value.content.type"`). Conditions
     /// on the same path are all kept.
+    #[must_use]
     pub fn field(self, path: &str, filter: impl Into<Filter>) -> Filter {
         let names: Vec<&str> = path.split('.').collect();
         self.field_path(&names, filter.into())
     }
 
     /// Adds a condition on the field at `path`, given as field names.
+    #[must_use]
     pub fn field_path(self, path: &[&str], filter: Filter) -> Filter {
         let mut fields = match self {
             Filter::Fields(fields) => fields,
             Filter::All(mut parts) => {
-                let at = parts.iter().rposition(|p| matches!(p, Filter::Fields(_)));
-                match at {
-                    Some(at) => {
-                        let part = std::mem::take(&mut parts[at]);
-                        parts[at] = part.field_path(path, filter);
+                let last_fields = parts
+                    .iter_mut()
+                    .rev()
+                    .find(|p| matches!(p, Filter::Fields(_)));
+                match last_fields {
+                    Some(part) => {
+                        let taken = std::mem::take(part);
+                        *part = taken.field_path(path, filter);
                     }
                     None => parts.push(Filter::new().field_path(path, filter)),
                 }
@@ -123,7 +129,8 @@ impl Filter {
         Filter::Fields(fields)
     }
 
-    fn op(self, op: Op) -> Filter {
+    /// This filter and `op` on the same value.
+    fn and_op(self, op: Op) -> Filter {
         match self {
             Filter::Ops(mut ops) => {
                 ops.push(op);
@@ -182,20 +189,24 @@ impl Filter {
         Filter::Ops(vec![Op::Int])
     }
     /// And `$gt` (for ranges: `Filter::gte(20).and_lt(30)`).
+    #[must_use]
     pub fn and_gt(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Gt(value.into()))
+        self.and_op(Op::Gt(value.into()))
     }
     /// And `$gte`.
+    #[must_use]
     pub fn and_gte(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Gte(value.into()))
+        self.and_op(Op::Gte(value.into()))
     }
     /// And `$lt`.
+    #[must_use]
     pub fn and_lt(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Lt(value.into()))
+        self.and_op(Op::Lt(value.into()))
     }
     /// And `$lte`.
+    #[must_use]
     pub fn and_lte(self, value: impl Into<Value>) -> Filter {
-        self.op(Op::Lte(value.into()))
+        self.and_op(Op::Lte(value.into()))
     }
 
     /// Whether `value` passes.
@@ -246,7 +257,7 @@ impl Filter {
                     return Ok(Filter::Fields(
                         map.iter()
                             .map(|(name, f)| {
-                                Ok((name.clone(), Filter::parse_at(f, &join(at, name))?))
+                                Ok((name.clone(), Filter::parse_at(f, &child_at(at, name))?))
                             })
                             .collect::<Result<_, QueryError>>()?,
                     ));
@@ -258,7 +269,7 @@ impl Filter {
                     ));
                 }
                 map.iter()
-                    .map(|(name, arg)| Op::parse(name, arg, &join(at, name)))
+                    .map(|(name, arg)| Op::parse(name, arg, &child_at(at, name)))
                     .collect::<Result<_, _>>()
                     .map(Filter::Ops)
             }
@@ -274,14 +285,6 @@ impl Filter {
     }
 }
 
-pub(crate) fn join(at: &str, name: &str) -> String {
-    if at.is_empty() {
-        name.to_string()
-    } else {
-        format!("{at}.{name}")
-    }
-}
-
 /// An operand that can be compared in the index order: anything but an object.
 fn comparable(arg: &Value, at: &str) -> Result<Value, QueryError> {
     if crate::value::exact_key(arg).is_none() {
@@ -293,7 +296,8 @@ fn comparable(arg: &Value, at: &str) -> Result<Value, QueryError> {
     Ok(arg.clone())
 }
 
-fn flag(arg: &Value, at: &str) -> Result<(), QueryError> {
+/// Checks a flag operator's argument, which must be `true`.
+fn expect_true(arg: &Value, at: &str) -> Result<(), QueryError> {
     if arg == &Value::Bool(true) {
         Ok(())
     } else {
@@ -342,15 +346,15 @@ impl Op {
                 }
             },
             "$not" => {
-                flag(arg, at)?;
+                expect_true(arg, at)?;
                 Op::Not
             }
             "$truthy" => {
-                flag(arg, at)?;
+                expect_true(arg, at)?;
                 Op::Truthy
             }
             "$int" => {
-                flag(arg, at)?;
+                expect_true(arg, at)?;
                 Op::Int
             }
             other => {
@@ -385,7 +389,7 @@ impl Op {
             Op::Not => !truthy(value),
             Op::Truthy => truthy(value),
             Op::Int => matches!(value, Some(Value::Number(n)) if {
-                let x = number(n);
+                let x = to_f64(n);
                 x.is_finite() && x.fract() == 0.0
             }),
         }

@@ -5,7 +5,7 @@ use flumeview_level::{Key, MAX_ENCODED_LEN};
 use serde_json::Value;
 
 use crate::error::QueryError;
-use crate::value::{lookup_fields, to_key, top};
+use crate::value::{lookup_fields, object_key, to_key};
 
 /// An index: a short name and an ordered list of paths into the record, like JS
 /// `{key: 'typ', value: [['value', 'content', 'type'], ['timestamp']]}`.
@@ -31,22 +31,13 @@ pub struct Index {
     paths: Vec<Vec<String>>,
 }
 
-/// Field values whose key encodes to more than this are indexed as the top value when the
+/// Field values whose key encodes to more than this are indexed as objects are when the
 /// whole key would exceed the store's limit.
 const LONG_FIELD: usize = 1024;
 
 /// Index names and paths are bounded so that every row key can be encoded.
 const MAX_NAME: usize = 256;
 const MAX_PATHS: usize = 32;
-
-/// An upper bound of a key's encoded length (each string byte may take two bytes).
-fn max_len(key: &Key) -> usize {
-    match key {
-        Key::String(s) => 2 + 2 * s.len(),
-        Key::Array(items) => 2 + items.iter().map(max_len).sum::<usize>(),
-        _ => 9,
-    }
-}
 
 impl Index {
     /// An index named `name` over dotted paths (`"value.content.type"`).
@@ -95,7 +86,7 @@ impl Index {
                     index.paths.len()
                 )));
             }
-            if indexes[..i].iter().any(|other| other.name == index.name) {
+            if indexes.iter().take(i).any(|other| other.name == index.name) {
                 return Err(QueryError::Index(format!(
                     "two indexes named '{}'",
                     index.name
@@ -132,19 +123,20 @@ impl Index {
         let key = Key::Array(items);
         // Depth is bounded by `to_key` and NaN cannot come from JSON, so only the length can
         // fail; the bound below is cheap and almost always decides without encoding.
-        if max_len(&key) <= MAX_ENCODED_LEN || key.encode().is_ok() {
+        if key.encoded_len_bound() <= MAX_ENCODED_LEN || key.encode().is_ok() {
             return key;
         }
-        // Too long for the store (over 60 KiB): long fields are indexed like objects, as
-        // `top`. Queries on them by an exact value, `$lt`/`$lte` or a string `$prefix` through
+        // Too long for the store (over 60 KiB): long fields are indexed as objects are.
+        // Queries on them by an exact value, `$lt`/`$lte` or a string `$prefix` through
         // this index miss them; a full scan finds them.
         let Key::Array(mut items) = key else {
-            return top();
+            return object_key();
         };
-        let last = items.len() - 1;
-        for item in &mut items[1..last] {
+        // The fields: every item but the name (first) and the seq (last).
+        let fields = items.len().saturating_sub(2);
+        for item in items.iter_mut().skip(1).take(fields) {
             if item.encode().map_or(true, |e| e.len() > LONG_FIELD) {
-                *item = top();
+                *item = object_key();
             }
         }
         let key = Key::Array(items);
@@ -153,10 +145,10 @@ impl Index {
         }
         // Not reached with the limits above; never return a key the store refuses.
         let Key::Array(mut items) = key else {
-            return top();
+            return object_key();
         };
-        for item in &mut items[1..last] {
-            *item = top();
+        for item in items.iter_mut().skip(1).take(fields) {
+            *item = object_key();
         }
         Key::Array(items)
     }

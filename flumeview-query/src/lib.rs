@@ -1,12 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod constraint;
 mod depth;
 mod error;
+mod explain;
 mod filter;
 mod index;
 mod map;
 mod pipeline;
+mod pipeline_depth;
 mod plan;
 mod read;
 mod reduce;
@@ -15,12 +18,18 @@ mod view;
 
 pub use depth::MAX_QUERY_DEPTH;
 pub use error::QueryError;
+pub use explain::Explain;
 pub use filter::{Filter, Op};
 pub use index::Index;
 pub use map::Map;
 pub use pipeline::{Pipeline, SortKey, Stage};
-pub use plan::Explain;
 pub use read::{LiveResult, LiveResults, QueryHandle, QueryOptions, Results};
 pub use reduce::{Reduce, ReduceField};
-pub use value::{JsonType, Step, compare, equal, lookup, truthy};
+pub use value::{JsonType, Step};
 pub use view::Query;
+
+/// flumeview-level's index key: [`Explain::ranges`] are ranges of these row keys.
+/// Re-exported so a user reads plans without depending on flumeview-level themselves.
+pub use flumeview_level::Key;
+/// flumeview-level's error: the source of [`QueryError::Level`].
+pub use flumeview_level::LevelError;

@@ -2,9 +2,8 @@
 
 use serde_json::{Map as JsonMap, Value};
 
-use crate::error::QueryError;
-use crate::filter::join;
-use crate::value::{JsonType, Step, lookup, number, number_value};
+use crate::error::{QueryError, child_at};
+use crate::value::{JsonType, Step, lookup, to_f64, to_json_number};
 
 /// A map from a value to a new value (JS map-filter-reduce's `$map` argument).
 ///
@@ -68,7 +67,7 @@ impl Map {
                 JsonType::of(inner.apply(value).as_ref()).name(),
             )),
             Map::Mod(inner, n) => match inner.apply(value)? {
-                Value::Number(x) => Some(number_value(number(&x) % n)),
+                Value::Number(x) => Some(to_json_number(to_f64(&x) % n)),
                 _ => None,
             },
         }
@@ -85,7 +84,7 @@ impl Map {
     pub(crate) fn parse_at(json: &Value, at: &str) -> Result<Map, QueryError> {
         match json {
             Value::Bool(true) => Ok(Map::Whole),
-            Value::String(_) | Value::Number(_) => Ok(Map::Path(vec![step(json, at)?])),
+            Value::String(_) | Value::Number(_) => Ok(Map::Path(vec![parse_step(json, at)?])),
             Value::Array(items) => {
                 let mut path = Vec::new();
                 let mut map: Option<Map> = None;
@@ -93,28 +92,28 @@ impl Map {
                     let item_at = format!("{at}[{i}]");
                     if let Value::Object(_) = item {
                         let base = map.take().unwrap_or(Map::Path(std::mem::take(&mut path)));
-                        map = Some(op(item, base, &item_at)?);
+                        map = Some(parse_op(item, base, &item_at)?);
                     } else if map.is_some() {
                         return Err(QueryError::malformed(
                             &item_at,
                             "a path step after an operator",
                         ));
                     } else {
-                        path.push(step(item, &item_at)?);
+                        path.push(parse_step(item, &item_at)?);
                     }
                 }
                 Ok(map.unwrap_or(Map::Path(path)))
             }
             Value::Object(obj) => {
                 if obj.keys().any(|k| k.starts_with('$')) {
-                    return op(json, Map::Whole, at);
+                    return parse_op(json, Map::Whole, at);
                 }
                 obj.iter()
                     .map(|(name, m)| {
                         let map = if m == &Value::Bool(true) {
                             Map::Path(vec![Step::Field(name.clone())])
                         } else {
-                            Map::parse_at(m, &join(at, name))?
+                            Map::parse_at(m, &child_at(at, name))?
                         };
                         Ok((name.clone(), map))
                     })
@@ -144,7 +143,8 @@ pub(crate) fn parse_dotted(path: &str) -> Vec<Step> {
         .collect()
 }
 
-fn step(json: &Value, at: &str) -> Result<Step, QueryError> {
+/// One step of a path in the JS syntax: a field name or an array position.
+fn parse_step(json: &Value, at: &str) -> Result<Step, QueryError> {
     match json {
         Value::String(s) => Ok(Step::Field(s.clone())),
         Value::Number(n) => n
@@ -159,7 +159,7 @@ fn step(json: &Value, at: &str) -> Result<Step, QueryError> {
 }
 
 /// `{$get}`, `{$type}` or `{$mod}` applied to `base`.
-fn op(json: &Value, base: Map, at: &str) -> Result<Map, QueryError> {
+fn parse_op(json: &Value, base: Map, at: &str) -> Result<Map, QueryError> {
     let Value::Object(obj) = json else {
         return Err(QueryError::malformed(at, "expected an operator object"));
     };
@@ -169,7 +169,7 @@ fn op(json: &Value, base: Map, at: &str) -> Result<Map, QueryError> {
     let Some((name, arg)) = obj.iter().next() else {
         return Err(QueryError::malformed(at, "one operator per object"));
     };
-    let at = join(at, name);
+    let at = child_at(at, name);
     match name.as_str() {
         "$get" => match (base, Map::parse_at(arg, &at)?) {
             (Map::Whole, inner) => Ok(inner),

@@ -95,24 +95,28 @@ impl Pipeline {
     }
 
     /// Adds a `$filter` stage.
+    #[must_use]
     pub fn filter(mut self, filter: Filter) -> Pipeline {
         self.stages.push(Stage::Filter(filter));
         self
     }
 
     /// Adds a `$map` stage.
+    #[must_use]
     pub fn map(mut self, map: Map) -> Pipeline {
         self.stages.push(Stage::Map(map));
         self
     }
 
     /// Adds a `$reduce` stage.
+    #[must_use]
     pub fn reduce(mut self, reduce: Reduce) -> Pipeline {
         self.stages.push(Stage::Reduce(reduce));
         self
     }
 
     /// Adds a `$sort` stage.
+    #[must_use]
     pub fn sort(mut self, keys: impl IntoIterator<Item = SortKey>) -> Pipeline {
         self.stages.push(Stage::Sort(keys.into_iter().collect()));
         self

@@ -5,16 +5,19 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use flumedb_core::{Error, LogReader, Progress, Seq, Since, ViewSync, Wait};
-use flumeview_level::{LevelHandle, LevelIter, ReadOptions};
+use flumeview_level::{LevelError, LevelHandle, LevelIter, ReadOptions};
 use serde_json::Value;
 
 use crate::error::QueryError;
+use crate::explain::Explain;
 use crate::index::Index;
-use crate::pipeline::{Items, Pipeline, run};
-use crate::plan::{Explain, Plan, plan};
+use crate::pipeline::{Items, Pipeline, Stage, run};
+use crate::pipeline_depth::check_pipeline;
+use crate::plan::{Plan, plan};
 
 /// How to read: JS flumeview-query's `read` options.
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until passed to a read"]
 pub struct QueryOptions {
     limit: Option<usize>,
     reverse: bool,
@@ -75,30 +78,27 @@ pub enum LiveResult {
 /// when the read began.
 #[derive(Clone)]
 pub struct QueryHandle {
+    /// The index rows; it also holds the view's sync and the log.
     level: LevelHandle<Value>,
-    sync: ViewSync,
-    log: LogReader<Value>,
     indexes: Arc<Vec<Index>>,
 }
 
 impl QueryHandle {
-    pub(crate) fn new(
-        level: LevelHandle<Value>,
-        sync: ViewSync,
-        log: LogReader<Value>,
-        indexes: Arc<Vec<Index>>,
-    ) -> QueryHandle {
-        QueryHandle {
-            level,
-            sync,
-            log,
-            indexes,
-        }
+    pub(crate) fn new(level: LevelHandle<Value>, indexes: Arc<Vec<Index>>) -> QueryHandle {
+        QueryHandle { level, indexes }
+    }
+
+    fn sync(&self) -> &ViewSync {
+        self.level.view_sync()
+    }
+
+    fn log(&self) -> &LogReader<Value> {
+        self.level.log()
     }
 
     fn error(&self, err: QueryError) -> Error {
         Error::View {
-            view: self.sync.name().to_string(),
+            view: self.sync().name().to_string(),
             source: Box::new(err),
         }
     }
@@ -108,41 +108,13 @@ impl QueryHandle {
     /// A pipeline nested deeper than [`MAX_QUERY_DEPTH`](crate::MAX_QUERY_DEPTH) (which
     /// `read` refuses) is explained as a scan, without planning it.
     pub fn explain(&self, pipeline: &Pipeline, options: &QueryOptions) -> Explain {
-        if crate::depth::check_pipeline(pipeline).is_err() {
-            return Explain {
-                index: None,
-                ranges: Vec::new(),
-                scores: Vec::new(),
-                reverse: options.reverse,
-                sort_by_index: None,
-            };
-        }
-        let plan = plan(&self.indexes, pipeline, options.reverse);
-        Explain {
-            index: plan
-                .index
-                .as_ref()
-                .map(|(i, _)| self.indexes[*i].name().to_string()),
-            ranges: plan.index.map(|(_, r)| r).unwrap_or_default(),
-            scores: plan.scores,
-            reverse: plan.reverse,
-            sort_by_index: pipeline
-                .leading_sort()
-                .map(|(i, _)| plan.served_sort == Some(i))
-                .or_else(|| {
-                    pipeline
-                        .stages()
-                        .iter()
-                        .any(|s| matches!(s, crate::Stage::Sort(_)))
-                        .then_some(false)
-                }),
-        }
+        Explain::new(&self.indexes, pipeline, options.reverse)
     }
 
     /// The results of `pipeline` over the records in the log when the read began.
     pub fn read(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<Results, Error> {
-        crate::depth::check_pipeline(pipeline).map_err(|e| self.error(e))?;
-        let cut = self.log.since_watch().get();
+        check_pipeline(pipeline).map_err(|e| self.error(e))?;
+        let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes, pipeline, options.reverse);
         let served = plan.served_sort;
         let source = self.source(plan, cut)?;
@@ -167,7 +139,7 @@ impl QueryHandle {
     /// it (as for JS's `$sort` hint); otherwise it is an error rather than a sort that silently
     /// does nothing.
     pub fn live(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<LiveResults, Error> {
-        crate::depth::check_pipeline(pipeline).map_err(|e| self.error(e))?;
+        check_pipeline(pipeline).map_err(|e| self.error(e))?;
         if pipeline.reduces() {
             return Err(self.error(QueryError::NotLive(
                 "a $reduce gives its result at the end, and a live read has none; use read() \
@@ -175,12 +147,12 @@ impl QueryHandle {
                     .into(),
             )));
         }
-        let cut = self.log.since_watch().get();
+        let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes, pipeline, options.reverse);
         let has_sort = pipeline
             .stages()
             .iter()
-            .any(|s| matches!(s, crate::Stage::Sort(_)));
+            .any(|s| matches!(s, Stage::Sort(_)));
         if has_sort && !options.old && plan.served_sort.is_none() {
             return Err(self.error(QueryError::NotLive(
                 "no index serves its $sort, and records that have not arrived cannot be sorted; \
@@ -198,11 +170,11 @@ impl QueryHandle {
             }
             Some(items)
         } else {
-            self.sync.check()?;
+            self.sync().check()?;
             None
         };
         let tail: Items = Box::new(
-            self.log
+            self.log()
                 .follow(cut)
                 .map(|r| r.map(|r| (r.seq.get(), r.value))),
         );
@@ -222,13 +194,13 @@ impl QueryHandle {
         match plan.index {
             None => {
                 let records =
-                    self.log
+                    self.log()
                         .records(Bound::Unbounded, Bound::Included(last), plan.reverse);
                 Ok(Box::new(records.map(|r| r.map(|r| (r.seq.get(), r.value)))))
             }
             Some((_, ranges)) => {
                 // Wait once here, so errors (timeout, failure) come from `read`, not later.
-                self.sync.wait(Wait::For(last))?;
+                self.sync().wait(Wait::For(last))?;
                 Ok(Box::new(IndexRows {
                     level: self.level.clone(),
                     ranges: ranges.into(),
@@ -242,7 +214,7 @@ impl QueryHandle {
 
     /// The view's progress against the log.
     pub fn progress(&self) -> Progress {
-        self.sync.progress()
+        self.sync().progress()
     }
 }
 
@@ -270,7 +242,7 @@ impl Iterator for IndexRows {
                         Some(value) => return Some(Ok((row.seq.get(), value))),
                         None => continue,
                     },
-                    Some(Err(e)) => return Some(Err(e)),
+                    Some(Err(e)) => return Some(Err(level_error(e))),
                     None => self.current = None,
                 }
             }
@@ -287,14 +259,30 @@ impl Iterator for IndexRows {
                 Ok(rows) => self.current = Some(rows),
                 Err(e) => {
                     self.ranges.clear();
-                    return Some(Err(e));
+                    return Some(Err(level_error(e)));
                 }
             }
         }
     }
 }
 
+/// A level read's error, with a store failure given as this crate's [`QueryError::Level`], so
+/// every error source a query view reports is a [`QueryError`].
+fn level_error(err: Error) -> Error {
+    match err {
+        Error::View { view, source } => match source.downcast::<LevelError>() {
+            Ok(level) => Error::View {
+                view,
+                source: Box::new(QueryError::Level(*level)),
+            },
+            Err(source) => Error::View { view, source },
+        },
+        other => other,
+    }
+}
+
 /// The results of [`QueryHandle::read`]. After an error, it ends.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Results {
     items: Items,
     done: bool,
@@ -315,6 +303,7 @@ impl Iterator for Results {
 
 /// The results of [`QueryHandle::live`]. It ends with [`Error::Closed`] when the database
 /// closes, and after any other error.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct LiveResults {
     marker: bool,
     old: Option<Items>,
@@ -323,7 +312,7 @@ pub struct LiveResults {
 }
 
 impl LiveResults {
-    fn step(&mut self) -> Option<Result<LiveResult, Error>> {
+    fn next_result(&mut self) -> Option<Result<LiveResult, Error>> {
         if let Some(old) = &mut self.old {
             match old.next() {
                 Some(item) => return Some(item.map(|(_, v)| LiveResult::Value(v))),
@@ -348,8 +337,37 @@ impl Iterator for LiveResults {
         if self.done {
             return None;
         }
-        let item = self.step();
+        let item = self.next_result();
         self.done = !matches!(item, Some(Ok(_)));
         item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_read_errors_become_query_errors_and_others_stay() {
+        let err = level_error(Error::View {
+            view: "q".into(),
+            source: Box::new(LevelError::Corrupt("a row".into())),
+        });
+        let Error::View { view, source } = err else {
+            panic!("still a view error")
+        };
+        assert_eq!(view, "q");
+        assert!(matches!(
+            source.downcast_ref::<QueryError>(),
+            Some(QueryError::Level(LevelError::Corrupt(why))) if why == "a row"
+        ));
+        let other = level_error(Error::View {
+            view: "q".into(),
+            source: "not a level error".into(),
+        });
+        assert!(
+            matches!(other, Error::View { source, .. } if source.to_string() == "not a level error")
+        );
+        assert!(matches!(level_error(Error::Closed), Error::Closed));
     }
 }

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map as JsonMap, Value};
 
-use crate::error::QueryError;
-use crate::filter::join;
+use crate::error::{QueryError, child_at};
 use crate::map::Map;
-use crate::value::{compare, number, number_value};
+use crate::value::{compare, to_f64, to_json_number};
 
 /// An aggregate over values (JS map-filter-reduce's `$reduce` argument).
 ///
@@ -89,7 +88,7 @@ impl Ord for GroupKey {
 /// A text form in which equal values are equal: numbers as floats, object keys sorted.
 fn canonical(value: &Value) -> String {
     match value {
-        Value::Number(n) => format!("{:?}", number(n)),
+        Value::Number(n) => format!("{:?}", to_f64(n)),
         Value::Array(items) => {
             let items: Vec<String> = items.iter().map(canonical).collect();
             format!("[{}]", items.join(","))
@@ -137,7 +136,7 @@ impl Reduce {
             let Some((name, arg)) = obj.iter().next() else {
                 return Err(QueryError::malformed(at, "one reducer per object"));
             };
-            let at = join(at, name);
+            let at = child_at(at, name);
             let map = || Map::parse_at(arg, &at);
             return Ok(match name.as_str() {
                 "$count" => {
@@ -164,7 +163,7 @@ impl Reduce {
         }
         obj.iter()
             .map(|(name, field)| {
-                let at = join(at, name);
+                let at = child_at(at, name);
                 let field = match field {
                     Value::Object(_) => ReduceField::Reduce(Reduce::parse_at(field, &at)?),
                     _ => ReduceField::Group(Map::parse_at(field, &at)?),
@@ -196,15 +195,15 @@ impl Reduce {
             values
                 .iter()
                 .filter_map(move |v| match map.apply(v) {
-                    Some(Value::Number(n)) => Some(number(&n)),
+                    Some(Value::Number(n)) => Some(to_f64(&n)),
                     _ => None,
                 })
                 .collect::<Vec<f64>>()
         };
         match self {
             Reduce::Count => Value::from(values.len()),
-            Reduce::Sum(map) => number_value(numbers(map).iter().sum()),
-            Reduce::Product(map) => number_value(numbers(map).iter().product()),
+            Reduce::Sum(map) => to_json_number(numbers(map).iter().sum()),
+            Reduce::Product(map) => to_json_number(numbers(map).iter().product()),
             Reduce::Min(map) => mapped(values, map)
                 .min_by(|a, b| compare(Some(a), Some(b)))
                 .unwrap_or(Value::Null),
@@ -217,7 +216,7 @@ impl Reduce {
             Reduce::Collect(map) => Value::Array(mapped(values, map).collect()),
             Reduce::Object(fields) => {
                 if !self.has_groups() {
-                    return Value::Object(object(fields, values, &[]));
+                    return Value::Object(group_object(fields, values, &[]));
                 }
                 let groups_by: Vec<&Map> = fields
                     .iter()
@@ -234,7 +233,7 @@ impl Reduce {
                 Value::Array(
                     groups
                         .into_iter()
-                        .map(|(key, members)| Value::Object(object(fields, &members, &key.0)))
+                        .map(|(key, members)| Value::Object(group_object(fields, &members, &key.0)))
                         .collect(),
                 )
             }
@@ -243,7 +242,7 @@ impl Reduce {
 }
 
 /// A reducer object's output for one group (`key`: the group fields' values, in order).
-fn object(
+fn group_object(
     fields: &[(String, ReduceField)],
     values: &[&Value],
     key: &[Option<Value>],

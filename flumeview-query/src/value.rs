@@ -23,7 +23,7 @@ pub enum Step {
 
 /// Looks `path` up in `value`: `None` when any step is missing (never panics on `null` or a
 /// scalar in the middle of the path, unlike JS `util.has`).
-pub fn lookup<'a>(value: &'a Value, path: &[Step]) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(value: &'a Value, path: &[Step]) -> Option<&'a Value> {
     let mut at = value;
     for step in path {
         at = match (step, at) {
@@ -53,8 +53,8 @@ pub(crate) fn lookup_fields<'a>(value: &'a Value, path: &[String]) -> Option<&'a
     Some(at)
 }
 
-/// The rank of a value's type in the order; `LAST` for everything that is not a key.
-const LAST: u8 = 5;
+/// The rank of a value's type in the order; `NOT_A_KEY` for everything that is not a key.
+const NOT_A_KEY: u8 = 5;
 
 fn rank(value: &Value, depth: usize) -> u8 {
     match value {
@@ -64,24 +64,25 @@ fn rank(value: &Value, depth: usize) -> u8 {
         Value::String(_) => 3,
         Value::Array(items) => {
             // In a row key a field sits inside the key's array: one level fewer for it.
-            if depth + 1 >= MAX_DEPTH || items.iter().any(|item| rank(item, depth + 1) == LAST) {
-                LAST
+            if depth + 1 >= MAX_DEPTH || items.iter().any(|item| rank(item, depth + 1) == NOT_A_KEY)
+            {
+                NOT_A_KEY
             } else {
                 4
             }
         }
-        Value::Object(_) => LAST,
+        Value::Object(_) => NOT_A_KEY,
     }
 }
 
 /// The number as a float, with `-0` as `0` (as the index stores it).
-pub(crate) fn number(n: &serde_json::Number) -> f64 {
+pub(crate) fn to_f64(n: &serde_json::Number) -> f64 {
     let x = n.as_f64().unwrap_or(0.0);
     if x == 0.0 { 0.0 } else { x }
 }
 
 /// Compares two values (either missing) in the index order.
-pub fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+pub(crate) fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
@@ -92,12 +93,12 @@ pub fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 
 fn compare_at(a: &Value, b: &Value, depth: usize) -> Ordering {
     let (ra, rb) = (rank(a, depth), rank(b, depth));
-    if ra != rb || ra == LAST {
+    if ra != rb || ra == NOT_A_KEY {
         return ra.cmp(&rb);
     }
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => number(x).total_cmp(&number(y)),
+        (Value::Number(x), Value::Number(y)) => to_f64(x).total_cmp(&to_f64(y)),
         (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Value::Array(x), Value::Array(y)) => {
             for (x, y) in x.iter().zip(y) {
@@ -113,9 +114,9 @@ fn compare_at(a: &Value, b: &Value, depth: usize) -> Ordering {
 }
 
 /// Deep equality with numbers compared by value (`1` equals `1.0`).
-pub fn equal(a: &Value, b: &Value) -> bool {
+pub(crate) fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => number(x) == number(y),
+        (Value::Number(x), Value::Number(y)) => to_f64(x) == to_f64(y),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| equal(x, y))
         }
@@ -127,11 +128,11 @@ pub fn equal(a: &Value, b: &Value) -> bool {
 }
 
 /// JS truthiness: missing, `null`, `false`, `0` and `""` are false.
-pub fn truthy(value: Option<&Value>) -> bool {
+pub(crate) fn truthy(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(Value::Number(n)) => number(n) != 0.0,
+        Some(Value::Number(n)) => to_f64(n) != 0.0,
         Some(Value::String(s)) => !s.is_empty(),
         Some(Value::Array(_) | Value::Object(_)) => true,
     }
@@ -200,16 +201,16 @@ impl JsonType {
 
 /// The key of values that cannot be keys (objects, arrays holding objects): `[Max]`, above
 /// every other array and below `Max`.
-pub(crate) fn top() -> Key {
+pub(crate) fn object_key() -> Key {
     Key::Array(vec![Key::Max])
 }
 
-/// A value as an index key: [`top`] for one that cannot be a key, `Max` for a missing one
+/// A value as an index key: [`object_key`] for one that cannot be a key, `Max` for a missing one
 /// (so every record has a row in every index, ordered as [`compare`] orders values).
 pub(crate) fn to_key(value: Option<&Value>) -> Key {
     match value {
         None => Key::Max,
-        Some(v) => exact_key(v).unwrap_or_else(top),
+        Some(v) => exact_key(v).unwrap_or_else(object_key),
     }
 }
 
@@ -218,10 +219,10 @@ pub(crate) fn exact_key(value: &Value) -> Option<Key> {
     Some(match value {
         Value::Null => Key::Null,
         Value::Bool(b) => Key::Bool(*b),
-        Value::Number(n) => Key::Number(number(n)),
+        Value::Number(n) => Key::Number(to_f64(n)),
         Value::String(s) => Key::String(s.clone()),
         Value::Array(items) => {
-            if rank(value, 0) == LAST {
+            if rank(value, 0) == NOT_A_KEY {
                 return None;
             }
             Key::Array(items.iter().map(exact_key).collect::<Option<Vec<_>>>()?)
@@ -231,7 +232,7 @@ pub(crate) fn exact_key(value: &Value) -> Option<Key> {
 }
 
 /// A number as JSON: an integer when it is one (so sums of integers print as `85`, not `85.0`).
-pub(crate) fn number_value(x: f64) -> Value {
+pub(crate) fn to_json_number(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
         Value::from(x as i64)
     } else {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use flumedb_core::{
     Checkpoint, CommitPolicy, LogReader, Record, Stored, View, ViewContext, ViewSync,
 };
-use flumeview_level::{Level, LevelError};
+use flumeview_level::Level;
 use serde_json::Value;
 
 use crate::error::QueryError;
@@ -67,43 +67,38 @@ impl Query {
 
 impl View<Value> for Query {
     type Handle = QueryHandle;
-    type Error = LevelError;
+    type Error = QueryError;
 
     fn version(&self) -> u32 {
         self.level.version()
     }
 
-    fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, LevelError> {
-        self.level.open(ctx)
+    fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, QueryError> {
+        Ok(self.level.open(ctx)?)
     }
 
     fn handle(&self, sync: ViewSync, log: LogReader<Value>) -> QueryHandle {
-        QueryHandle::new(
-            self.level.handle(sync.clone(), log.clone()),
-            sync,
-            log,
-            self.indexes.clone(),
-        )
+        QueryHandle::new(self.level.handle(sync, log), self.indexes.clone())
     }
 
     fn apply(
         &mut self,
         records: &[Record<Value>],
         checkpoint: Checkpoint,
-    ) -> Result<(), LevelError> {
-        self.level.apply(records, checkpoint)
+    ) -> Result<(), QueryError> {
+        Ok(self.level.apply(records, checkpoint)?)
     }
 
-    fn flush(&mut self) -> Result<(), LevelError> {
-        self.level.flush()
+    fn flush(&mut self) -> Result<(), QueryError> {
+        Ok(self.level.flush()?)
     }
 
-    fn reset(&mut self) -> Result<(), LevelError> {
-        self.level.reset()
+    fn reset(&mut self) -> Result<(), QueryError> {
+        Ok(self.level.reset()?)
     }
 
-    fn close(&mut self) -> Result<(), LevelError> {
-        self.level.close()
+    fn close(&mut self) -> Result<(), QueryError> {
+        Ok(self.level.close()?)
     }
 
     fn commit_policy(&self) -> CommitPolicy {

@@ -6,8 +6,7 @@ use std::ops::Bound::{Excluded, Included};
 
 use flumedb_core::{Flume, Json};
 use flumelog_memory::MemoryLog;
-use flumeview_level::Key;
-use flumeview_query::{Explain, Index, Pipeline, Query, QueryHandle, QueryOptions};
+use flumeview_query::{Explain, Index, Key, Pipeline, Query, QueryHandle, QueryOptions};
 use serde_json::{Value, json};
 
 fn handle(indexes: Vec<Index>) -> (Flume<MemoryLog, Value>, QueryHandle) {

@@ -312,3 +312,20 @@ fn two_logs_in_one_directory_and_a_replaced_tail_keep_answers_right() {
     let want: Vec<u64> = (0..25).chain(60..65).filter(|i| i % 3 == 1).collect();
     assert_eq!(read(&qa), want);
 }
+
+/// The view's own error is this crate's: a failure of the index store is
+/// `QueryError::Level`, with the level error as its source and its message.
+#[test]
+fn index_store_failures_are_query_errors_with_the_level_error_as_source() {
+    use flumedb_core::View;
+    use flumeview_query::LevelError;
+    use std::error::Error as _;
+
+    let mut view = Query::new(1, indexes()).unwrap();
+    // Never opened: the level store has no index to write to.
+    let err = View::<Value>::flush(&mut view).unwrap_err();
+    assert!(matches!(err, QueryError::Level(_)), "{err:?}");
+    let source = err.source().expect("a source");
+    assert!(source.downcast_ref::<LevelError>().is_some());
+    assert_eq!(err.to_string(), source.to_string());
+}

@@ -1,0 +1,159 @@
+//! The core view conformance suite, on a persisted and an in-memory log.
+
+use flumedb_core::testkit::{ViewSuite, view_suite};
+use flumedb_core::{
+    Checkpoint, CommitPolicy, Error, LogReader, Record, Stored, View, ViewContext, ViewSync,
+};
+use flumelog_memory::MemoryLog;
+use flumeview_query::{Index, Pipeline, Query, QueryError, QueryHandle, QueryOptions};
+use serde_json::{Value, json};
+
+/// A [`Query`] that reports the version it was made with.
+///
+/// A query view's version is derived from the version it is given *and* its index declarations
+/// (so a changed index rebuilds), while the suite checks that the version it asked for is
+/// stored. This reports one as the other exactly when the stored version is the query's own;
+/// everything else is the query's, untouched.
+struct AsVersion {
+    query: Query,
+    version: u32,
+}
+
+fn query(version: u32) -> AsVersion {
+    let query = Query::new(
+        version,
+        vec![Index::new("typ", ["type", "n"]), Index::new("num", ["n"])],
+    )
+    .expect("valid indexes");
+    AsVersion { query, version }
+}
+
+impl View<Value> for AsVersion {
+    type Handle = QueryHandle;
+    type Error = QueryError;
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, QueryError> {
+        let own = self.query.version();
+        Ok(self.query.open(ctx)?.map(|stored| Stored {
+            // Any other stored version is reported as one that differs from ours.
+            version: if stored.version == own {
+                self.version
+            } else {
+                self.version.wrapping_add(1)
+            },
+            ..stored
+        }))
+    }
+
+    fn handle(&self, sync: ViewSync, log: LogReader<Value>) -> QueryHandle {
+        self.query.handle(sync, log)
+    }
+
+    fn apply(
+        &mut self,
+        records: &[Record<Value>],
+        checkpoint: Checkpoint,
+    ) -> Result<(), QueryError> {
+        self.query.apply(records, checkpoint)
+    }
+
+    fn flush(&mut self) -> Result<(), QueryError> {
+        self.query.flush()
+    }
+
+    fn reset(&mut self) -> Result<(), QueryError> {
+        self.query.reset()
+    }
+
+    fn close(&mut self) -> Result<(), QueryError> {
+        self.query.close()
+    }
+
+    fn commit_policy(&self) -> CommitPolicy {
+        self.query.commit_policy()
+    }
+}
+
+fn record(i: u64) -> Value {
+    let types = ["post", "vote", "about"];
+    json!({"i": i, "type": types[(i % 3) as usize], "n": (i * 7) % 11})
+}
+
+/// Reads through each index and through a scan: the rows of both indexes and the log.
+fn snapshot(h: &QueryHandle) -> Result<Vec<Vec<Value>>, Error> {
+    let queries = [
+        (json!({"type": "post"}), Some("typ")),
+        (
+            json!([{"$filter": {"n": {"$gte": 3}}}, {"$sort": ["n"]}]),
+            Some("num"),
+        ),
+        (
+            json!([{"$reduce": {"type": "type", "count": {"$count": true}}}]),
+            None,
+        ),
+    ];
+    queries
+        .iter()
+        .map(|(q, index)| {
+            let pipeline = Pipeline::parse(q).expect("a valid query");
+            let results = h
+                .read(&pipeline, QueryOptions::new())?
+                .collect::<Result<Vec<_>, _>>()?;
+            let explain = h.explain(&pipeline, &QueryOptions::new());
+            assert_eq!(explain.index.as_deref(), *index, "{q}");
+            Ok(results)
+        })
+        .collect()
+}
+
+#[test]
+fn query_passes_the_view_suite_on_a_persisted_log() {
+    view_suite(ViewSuite {
+        open_log: Box::new(|dir| MemoryLog::open(dir)),
+        make_view: Box::new(query),
+        record: Box::new(record),
+        snapshot: Box::new(snapshot),
+    });
+}
+
+#[test]
+fn query_passes_the_view_suite_in_memory() {
+    view_suite(ViewSuite {
+        open_log: Box::new(|_| Ok(MemoryLog::new())),
+        make_view: Box::new(query),
+        record: Box::new(record),
+        snapshot: Box::new(snapshot),
+    });
+}
+
+/// The suite's version checks, on the query view itself: the version it stores is its own,
+/// and a changed index declaration (same version) rebuilds it.
+#[test]
+fn a_query_view_stores_its_own_version_and_rebuilds_when_an_index_changes() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ctx = ViewContext::new("q", Some(dir.path().to_path_buf()));
+    let with = |indexes: Vec<Index>| Query::new(1, indexes).expect("valid indexes");
+    let mut view = with(vec![Index::new("typ", ["type"])]);
+    assert_eq!(view.open(&ctx).expect("open"), None);
+    view.apply(&[], Checkpoint::EMPTY).expect("apply");
+    view.flush().expect("flush");
+    view.close().expect("close");
+
+    let mut same = with(vec![Index::new("typ", ["type"])]);
+    let stored = same.open(&ctx).expect("open").expect("stored");
+    assert_eq!(stored.version, same.version());
+    same.close().expect("close");
+
+    let mut changed = with(vec![Index::new("typ", ["type", "n"])]);
+    let stored = changed.open(&ctx).expect("open").expect("stored");
+    assert_ne!(
+        stored.version,
+        changed.version(),
+        "another index declaration must not look current"
+    );
+    changed.close().expect("close");
+}
