@@ -16,33 +16,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use flumedb_core::{Seq, bounds};
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
 
 use crate::check::{self, Known, Repaired, Verdict};
 use crate::error::LevelError;
+use crate::layout;
 
-/// One stored row: the encoded key and the raw 8-byte value (a seq, or META's bytes).
-pub(crate) type Row = (Vec<u8>, [u8; 8]);
+/// One index row as stored: the encoded key and the record's seq.
+pub(crate) type EncodedRow = (Vec<u8>, Seq);
 
-/// A row value as 8 bytes (every index row's value is a seq, big-endian).
-fn eight(value: &[u8]) -> Result<[u8; 8], LevelError> {
-    value.try_into().map_err(|_| {
-        LevelError::Corrupt(format!(
-            "an index row's value has {} bytes, not 8",
-            value.len()
-        ))
-    })
-}
-
-/// Rows in key order, from a consistent snapshot.
-pub(crate) type Rows = Box<dyn Iterator<Item = Result<Row, LevelError>> + Send>;
+/// Index rows in key order, from a consistent snapshot.
+pub(crate) type EncodedRows = Box<dyn Iterator<Item = Result<EncodedRow, LevelError>> + Send>;
 
 /// An ordered key-value store for one view.
 pub(crate) trait Store: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LevelError>;
     /// A snapshot iterator over a key range.
-    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows;
+    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> EncodedRows;
     /// Writes all rows atomically: after a crash, all or none of them are there, and batches
     /// are recovered in order.
     fn write(&self, rows: &[(&[u8], &[u8])]) -> Result<(), LevelError>;
@@ -59,16 +51,6 @@ pub(crate) trait Store: Send + Sync {
     fn repaired(&self) -> Option<Repaired>;
 }
 
-/// Whether no key can lie within the bounds (`BTreeMap::range` panics on such bounds).
-pub(crate) fn is_empty_range(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
-    match (lower, upper) {
-        (Bound::Included(l), Bound::Included(u)) => l > u,
-        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
-        | (Bound::Excluded(l), Bound::Included(u)) => l >= u,
-        _ => false,
-    }
-}
-
 /// Rows in memory (a log without a directory).
 #[derive(Default)]
 pub(crate) struct MemStore {
@@ -80,15 +62,15 @@ impl Store for MemStore {
         Ok(self.rows.read().get(key).cloned())
     }
 
-    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows {
-        if is_empty_range(&lower, &upper) {
+    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> EncodedRows {
+        if bounds::is_empty(&lower, &upper) {
             return Box::new(std::iter::empty());
         }
         // A snapshot: copy the range (in-memory logs are small).
         let rows = self.rows.read();
-        let mut out: Vec<Result<Row, LevelError>> = rows
+        let mut out: Vec<Result<EncodedRow, LevelError>> = rows
             .range((lower, upper))
-            .map(|(k, v)| Ok((k.clone(), eight(v)?)))
+            .map(|(k, v)| Ok((k.clone(), layout::decode_seq(v)?)))
             .collect();
         if reverse {
             out.reverse();
@@ -494,7 +476,7 @@ impl FjallStore {
         let name = self.slot_ref(&state)?.name.clone();
         let probe = guarded(path, || {
             let keyspace = db.keyspace(&name, keyspace_options)?;
-            let meta = keyspace.get(crate::view::META)?.is_some();
+            let meta = keyspace.get(layout::META)?.is_some();
             if let Some(first) = keyspace.first_key_value() {
                 first.key()?;
             }
@@ -794,9 +776,9 @@ struct FjallRows {
 }
 
 impl Iterator for FjallRows {
-    type Item = Result<Row, LevelError>;
+    type Item = Result<EncodedRow, LevelError>;
 
-    fn next(&mut self) -> Option<Result<Row, LevelError>> {
+    fn next(&mut self) -> Option<Result<EncodedRow, LevelError>> {
         let iter = self.iter.as_mut()?;
         let state = self.dir.state.read();
         let path = &self.dir.path;
@@ -810,7 +792,9 @@ impl Iterator for FjallRows {
         });
         drop(state);
         match step {
-            Ok(Some((key, value))) => Some(eight(&value).map(|v| (key.to_vec(), v))),
+            Ok(Some((key, value))) => {
+                Some(layout::decode_seq(&value).map(|seq| (key.to_vec(), seq)))
+            }
             Ok(None) => {
                 self.iter = None;
                 None
@@ -832,8 +816,8 @@ impl Store for FjallStore {
             .map(|value| value.map(|v| v.to_vec()))
     }
 
-    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> Rows {
-        if is_empty_range(&lower, &upper) {
+    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> EncodedRows {
+        if bounds::is_empty(&lower, &upper) {
             return Box::new(std::iter::empty());
         }
         let state = self.dir.state.read();
