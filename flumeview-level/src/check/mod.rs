@@ -3,7 +3,7 @@
 //!
 //! fjall trusts its files: a flipped bit can make it panic, or abort the process on a length
 //! read before its checksum. So a clean close writes a check file,
-//! [`CHECK_FILE`](dir::CHECK_FILE), listing every file of the store with its size and CRC32,
+//! [`CHECK_FILE`], listing every file of the store with its size and CRC32,
 //! and the next open verifies all of them before fjall opens the directory. A store that fails
 //! is wiped and rebuilt from the log (a view can always be rebuilt). The check file is deleted
 //! before fjall writes anything, so it only ever describes a closed store; without one (after

@@ -50,7 +50,7 @@ pub(super) fn flush_memtables(
 /// keyspace's memtable is flushed into tables (and synced), so once the database is closed its
 /// journal holds nothing the tables don't and is emptied (fjall would replay it at every
 /// open; the fjall behaviour this relies on is tested below). Then the check file is written
-/// (see [`check`](crate::check)), for the next open to verify.
+/// (see [`check`]), for the next open to verify.
 ///
 /// Every step must succeed, or the journal and the check file are left alone: the flushes
 /// (bounded by `deadline`), a single journal (no older ones waiting), no damage seen while
