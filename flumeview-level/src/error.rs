@@ -57,6 +57,8 @@ pub enum LevelError {
         /// How long.
         after: Duration,
     },
+    /// The view is not open: it is used before the driver opened it, or after it closed.
+    NotOpen,
     /// The view's index is closed.
     Closed {
         /// The index directory.
@@ -113,6 +115,7 @@ impl fmt::Display for LevelError {
                  the journal keeps the data)",
                 path.display()
             ),
+            LevelError::NotOpen => f.write_str("the level view is not open"),
             LevelError::Closed { path } => {
                 write!(f, "level index at {} is closed", path.display())
             }
@@ -133,6 +136,7 @@ impl std::error::Error for LevelError {
             | LevelError::Damaged { .. }
             | LevelError::Stale { .. }
             | LevelError::Timeout { .. }
+            | LevelError::NotOpen
             | LevelError::Closed { .. }
             | LevelError::InvalidName { .. } => None,
         }

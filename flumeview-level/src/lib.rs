@@ -3,13 +3,20 @@
 
 mod check;
 mod error;
+mod handle;
 mod key;
-mod read;
+mod layout;
+mod options;
+mod rows;
+mod state;
 mod store;
 mod view;
 
 pub use check::Repaired;
 pub use error::LevelError;
+pub use handle::LevelHandle;
 pub use key::{Key, KeyError, MAX_DEPTH, MAX_ENCODED_LEN};
-pub use read::{LevelHandle, LevelIter, LiveItem, LiveIter, ReadOptions, Row};
-pub use view::{Level, Rejected};
+pub use options::ReadOptions;
+pub use rows::{LiveItem, LiveRows, Row, Rows};
+pub use state::Rejected;
+pub use view::Level;

@@ -2,43 +2,16 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
 use flumedb_core::{Checkpoint, LogReader, Record, Seq, Stored, View, ViewContext, ViewSync};
-use parking_lot::{Mutex, RwLock};
 
 use crate::error::LevelError;
+use crate::handle::LevelHandle;
 use crate::key::{Key, KeyError};
-use crate::read::LevelHandle;
+use crate::layout::{self, META};
+use crate::state::{LevelState, LiveBatch};
 use crate::store::{self, Store};
 
-/// The META row: below every encoded key (their tags start at 0x10).
-pub(crate) const META: &[u8] = &[0x00];
-
-/// Rows written by one applied batch, sent to live readers: (encoded key, seq).
-pub(crate) type LiveBatch = Arc<Vec<(Vec<u8>, Seq)>>;
-
 type MapFn<T> = Box<dyn FnMut(&T, Seq) -> Result<Vec<Key>, KeyError> + Send>;
-
-/// A record whose keys could not be indexed.
-#[derive(Clone, PartialEq, Debug)]
-pub struct Rejected {
-    /// The record.
-    pub seq: Seq,
-    /// Why.
-    pub error: KeyError,
-}
-
-/// How many rejected records a view remembers (the count is kept in full).
-const REJECTED_KEPT: usize = 100;
-
-/// State shared by the view (which writes) and its handles (which read).
-pub(crate) struct Shared {
-    pub(crate) store: RwLock<Option<Arc<dyn Store>>>,
-    /// Live readers. Writes and broadcasts happen under this lock, so a reader that
-    /// subscribes and takes its snapshot under it sees every batch exactly once.
-    pub(crate) live: Mutex<Vec<Sender<LiveBatch>>>,
-    pub(crate) rejected: Mutex<(u64, Vec<Rejected>)>,
-}
 
 /// An ordered index: `map(value, seq)` returns the record's keys, and the view keeps a row
 /// `key -> seq` for each, so the handle can `get` by key and read key ranges in order, live.
@@ -68,7 +41,7 @@ pub(crate) struct Shared {
 pub struct Level<T> {
     version: u32,
     map: MapFn<T>,
-    shared: Arc<Shared>,
+    state: Arc<LevelState>,
 }
 
 impl<T: Send + 'static> Level<T> {
@@ -82,49 +55,21 @@ impl<T: Send + 'static> Level<T> {
         Level {
             version,
             map: Box::new(map),
-            shared: Arc::new(Shared {
-                store: RwLock::new(None),
-                live: Mutex::new(Vec::new()),
-                rejected: Mutex::new((0, Vec::new())),
-            }),
+            state: Arc::default(),
         }
     }
 
     fn store(&self) -> Result<Arc<dyn Store>, LevelError> {
-        self.shared
-            .store
-            .read()
-            .clone()
-            .ok_or_else(|| LevelError::Corrupt("the view is not open".into()))
-    }
-
-    fn reject(&self, seq: Seq, error: KeyError) {
-        let mut rejected = self.shared.rejected.lock();
-        rejected.0 += 1;
-        if rejected.1.len() < REJECTED_KEPT {
-            rejected.1.push(Rejected { seq, error });
-        }
+        self.state.store().ok_or(LevelError::NotOpen)
     }
 }
 
-/// META: version (u32 LE), then the checkpoint ([`Checkpoint::encode`]).
-fn encode_meta(version: u32, checkpoint: Checkpoint) -> Vec<u8> {
-    let mut out = version.to_le_bytes().to_vec();
-    out.extend_from_slice(&checkpoint.encode());
-    out
-}
-
-/// Reads META; an older layout (a bare since, without the record's fingerprint) does not
-/// decode, so that index is rebuilt once.
-fn decode_meta(bytes: &[u8]) -> Result<Stored, LevelError> {
-    let bad = || LevelError::Corrupt(format!("META row of {} bytes", bytes.len()));
-    let (version, checkpoint) = bytes.split_at_checked(4).ok_or_else(bad)?;
-    let version = u32::from_le_bytes(version.try_into().map_err(|_| bad())?);
-    let checkpoint = Checkpoint::decode(checkpoint).ok_or_else(bad)?;
-    Ok(Stored {
-        version,
-        checkpoint,
-    })
+/// One row of an applied batch: where its key is in the batch's key buffer, and its seq.
+struct Span {
+    key: std::ops::Range<usize>,
+    seq: Seq,
+    /// The seq as the row's value.
+    value: [u8; 8],
 }
 
 impl<T: Send + 'static> View<T> for Level<T> {
@@ -137,8 +82,8 @@ impl<T: Send + 'static> View<T> for Level<T> {
 
     fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, LevelError> {
         let store = store::open(ctx.dir(), ctx.name())?;
-        *self.shared.store.write() = Some(store.clone());
-        match store.get(META)?.map(|meta| decode_meta(&meta)) {
+        self.state.set_store(Some(store.clone()));
+        match store.get(META)?.map(|meta| layout::decode_meta(&meta)) {
             Some(Ok(stored)) => Ok(Some(stored)),
             // Rows without a (readable) META cannot be trusted (JS left such indexes): clear
             // them, durably, and rebuild.
@@ -153,14 +98,14 @@ impl<T: Send + 'static> View<T> for Level<T> {
     }
 
     fn handle(&self, sync: ViewSync, log: LogReader<T>) -> LevelHandle<T> {
-        LevelHandle::new(self.shared.clone(), sync, log)
+        LevelHandle::new(self.state.clone(), sync, log)
     }
 
     fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), LevelError> {
         let store = self.store()?;
         // Every key is encoded into one buffer; rows point into it (no allocation per row).
         let mut keys: Vec<u8> = Vec::with_capacity(records.len() * 48);
-        let mut spans: Vec<(usize, usize, [u8; 8])> = Vec::with_capacity(records.len() * 2);
+        let mut spans: Vec<Span> = Vec::with_capacity(records.len() * 2);
         let mut rejected = Vec::new();
         for record in records {
             let record_keys = match (self.map)(&record.value, record.seq) {
@@ -171,7 +116,7 @@ impl<T: Send + 'static> View<T> for Level<T> {
                 }
             };
             let (keys_mark, spans_mark) = (keys.len(), spans.len());
-            let seq = record.seq.get().to_be_bytes();
+            let value = layout::encode_seq(record.seq);
             for key in &record_keys {
                 let start = keys.len();
                 if let Err(error) = key.encode_into(&mut keys) {
@@ -181,13 +126,17 @@ impl<T: Send + 'static> View<T> for Level<T> {
                     rejected.push((record.seq, error));
                     break;
                 }
-                spans.push((start, keys.len(), seq));
+                spans.push(Span {
+                    key: start..keys.len(),
+                    seq: record.seq,
+                    value,
+                });
             }
         }
-        let meta = encode_meta(self.version, checkpoint);
+        let meta = layout::encode_meta(self.version, checkpoint);
         let mut rows: Vec<(&[u8], &[u8])> = spans
             .iter()
-            .map(|(start, end, seq)| (&keys[*start..*end], &seq[..]))
+            .map(|span| (&keys[span.key.clone()], &span.value[..]))
             .collect();
         // Sorted, consecutive inserts find their place in the engine's memtable near the last
         // one (measured: see the README). Equal keys keep their log order (stable sort), so
@@ -206,7 +155,7 @@ impl<T: Send + 'static> View<T> for Level<T> {
         // The rows and the META row that claims them go in one atomic batch.
         rows.push((META, &meta));
         {
-            let mut subscribers = self.shared.live.lock();
+            let mut subscribers = self.state.live();
             if let Err(err) = store.write(&rows) {
                 // The view fails on this error: end live reads, so they see the failure.
                 subscribers.clear();
@@ -216,19 +165,14 @@ impl<T: Send + 'static> View<T> for Level<T> {
                 let batch: LiveBatch = Arc::new(
                     spans
                         .iter()
-                        .map(|(start, end, seq)| {
-                            (
-                                keys[*start..*end].to_vec(),
-                                Seq::new(u64::from_be_bytes(*seq)),
-                            )
-                        })
+                        .map(|span| (keys[span.key.clone()].to_vec(), span.seq))
                         .collect(),
                 );
                 subscribers.retain(|tx| tx.send(batch.clone()).is_ok());
             }
         }
         for (seq, error) in rejected {
-            self.reject(seq, error);
+            self.state.reject(seq, error);
         }
         Ok(())
     }
@@ -240,23 +184,41 @@ impl<T: Send + 'static> View<T> for Level<T> {
     fn reset(&mut self) -> Result<(), LevelError> {
         // Cleared before the rebuild starts (JS cleared without waiting, racing the rebuild,
         // and left indexes empty). Live readers end: their old rows are gone.
-        let mut subscribers = self.shared.live.lock();
+        let mut subscribers = self.state.live();
         let store = self.store()?;
         store.clear()?;
         // Durable before any rebuilt row is written: otherwise a power loss could bring back
         // old rows under the new META.
         store.persist()?;
         subscribers.clear();
-        *self.shared.rejected.lock() = (0, Vec::new());
+        self.state.clear_rejected();
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), LevelError> {
-        self.shared.live.lock().clear();
+        self.state.live().clear();
         // Flushes (within a deadline: a full disk must not hang close) and releases the store;
         // it is let go of even if that fails, and the error reported.
         let closed = self.store().map_or(Ok(()), |store| store.close());
-        *self.shared.store.write() = None;
+        self.state.set_store(None);
         closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_used_before_it_opens_says_so_rather_than_corrupt() {
+        let mut level = Level::<u64>::new(1, |_, _| Ok(Vec::new()));
+        assert!(matches!(level.flush(), Err(LevelError::NotOpen)));
+        assert!(matches!(level.reset(), Err(LevelError::NotOpen)));
+        assert!(matches!(
+            level.apply(&[], Checkpoint::default()),
+            Err(LevelError::NotOpen)
+        ));
+        // Closing a view that never opened has nothing to release.
+        assert!(level.close().is_ok());
     }
 }

@@ -5,7 +5,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use flumedb_core::{Error, LogReader, Progress, Seq, Since, ViewSync, Wait};
-use flumeview_level::{LevelError, LevelHandle, LevelIter, ReadOptions};
+use flumeview_level::{LevelError, LevelHandle, ReadOptions, Rows};
 use serde_json::Value;
 
 use crate::error::QueryError;
@@ -225,7 +225,7 @@ struct IndexRows {
     level: LevelHandle<Value>,
     ranges: VecDeque<(Bound<flumeview_level::Key>, Bound<flumeview_level::Key>)>,
     reverse: bool,
-    current: Option<LevelIter<Value>>,
+    current: Option<Rows<Value>>,
     last: Seq,
 }
 
