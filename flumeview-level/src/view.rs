@@ -72,6 +72,14 @@ struct Span {
     value: [u8; 8],
 }
 
+impl Span {
+    /// The row key in the batch's key buffer (`key` was cut from that buffer, so the range
+    /// always lies inside it).
+    fn key_in<'a>(&self, keys: &'a [u8]) -> &'a [u8] {
+        keys.get(self.key.clone()).unwrap_or_default()
+    }
+}
+
 impl<T: Send + 'static> View<T> for Level<T> {
     type Handle = LevelHandle<T>;
     type Error = LevelError;
@@ -136,7 +144,7 @@ impl<T: Send + 'static> View<T> for Level<T> {
         let meta = layout::encode_meta(self.version, checkpoint);
         let mut rows: Vec<(&[u8], &[u8])> = spans
             .iter()
-            .map(|span| (&keys[span.key.clone()], &span.value[..]))
+            .map(|span| (span.key_in(&keys), &span.value[..]))
             .collect();
         // Sorted, consecutive inserts find their place in the engine's memtable near the last
         // one (measured: see the README). Equal keys keep their log order (stable sort), so
@@ -165,7 +173,7 @@ impl<T: Send + 'static> View<T> for Level<T> {
                 let batch: LiveBatch = Arc::new(
                     spans
                         .iter()
-                        .map(|span| (keys[span.key.clone()].to_vec(), span.seq))
+                        .map(|span| (span.key_in(&keys).to_vec(), span.seq))
                         .collect(),
                 );
                 subscribers.retain(|tx| tx.send(batch.clone()).is_ok());

@@ -1,5 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// Library code never panics on input; tests may.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+#![forbid(unsafe_code)]
 
 mod constraint;
 mod depth;

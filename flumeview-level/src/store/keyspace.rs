@@ -71,9 +71,14 @@ impl FjallStore {
                 stale: None,
                 repaired: state.wiped.clone(),
             };
-            let index = match state.slots.iter().position(Option::is_none) {
-                Some(index) => {
-                    state.slots[index] = Some(slot);
+            let free = state
+                .slots
+                .iter_mut()
+                .enumerate()
+                .find(|(_, free)| free.is_none());
+            let index = match free {
+                Some((index, free)) => {
+                    *free = Some(slot);
                     index
                 }
                 None => {
