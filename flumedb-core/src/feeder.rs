@@ -11,17 +11,20 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, select};
 
 use crate::codec::Codec;
 use crate::error::{BoxError, Error, Result};
-use crate::flume::Core;
 use crate::log::Log;
+use crate::panic::panic_message;
+use crate::record::Record;
 use crate::seq::{Seq, Since};
-use crate::sync::Shared;
-use crate::view::{Checkpoint, CommitPolicy, Record, View};
+use crate::typed_log::TypedLog;
+use crate::view::{Checkpoint, CommitPolicy, View};
+use crate::views_watch::ViewsWatch;
 use crate::watch::Subscription;
 
 /// A [`View`] with its types erased, so the feeder can hold views of different kinds.
@@ -49,20 +52,124 @@ impl<T, V: View<T>> DynView<T> for V {
 
 /// A view as the feeder holds it.
 pub(crate) struct Slot<T> {
-    pub(crate) id: usize,
-    pub(crate) name: Arc<str>,
-    pub(crate) view: Box<dyn DynView<T>>,
-    pub(crate) since: Since,
-    pub(crate) policy: CommitPolicy,
-    pub(crate) failed: bool,
-    pub(crate) unflushed: u64,
-    pub(crate) first_unflushed: Option<Instant>,
+    /// The view's index in the views watch.
+    id: usize,
+    name: Arc<str>,
+    view: Box<dyn DynView<T>>,
+    /// The last record the view has passed.
+    since: Since,
+    policy: CommitPolicy,
+    failed: bool,
+    /// Records applied since the last flush, and when the first of them was.
+    unflushed: u64,
+    first_unflushed: Option<Instant>,
 }
 
-pub(crate) enum Command<T> {
+impl<T> Slot<T> {
+    /// View `id` of the views watch, called `name`, whose state reaches `since`.
+    pub(crate) fn new<V: View<T>>(id: usize, name: Arc<str>, view: V, since: Since) -> Slot<T> {
+        Slot {
+            id,
+            name,
+            policy: view.commit_policy(),
+            view: Box::new(view),
+            since,
+            failed: false,
+            unflushed: 0,
+            first_unflushed: None,
+        }
+    }
+}
+
+/// What the database asks of its feeder.
+enum Command<T> {
     Add(Box<Slot<T>>),
     Rebuild(Sender<Result<()>>),
     Close(Sender<Vec<Error>>),
+}
+
+/// The name panics of the feeder thread are reported under.
+const FEEDER: &str = "the flumedb feeder thread";
+
+/// The database's end of its feeder: the command channel and the thread.
+pub(crate) struct FeederLink<T> {
+    commands: Sender<Command<T>>,
+    thread: JoinHandle<()>,
+}
+
+impl<T: Send + Sync + 'static> FeederLink<T> {
+    /// Starts the feeder thread of a database, feeding views from `typed` in chunks of
+    /// `batch_size` records and publishing their progress to `views_watch`.
+    pub(crate) fn spawn<L: Log, C: Codec<T>>(
+        typed: Arc<TypedLog<L, T, C>>,
+        views_watch: Arc<ViewsWatch>,
+        batch_size: usize,
+    ) -> Result<FeederLink<T>> {
+        let (commands, receiver) = crossbeam_channel::unbounded();
+        let feeder = Feeder::new(typed, views_watch.clone(), receiver, batch_size);
+        let thread = std::thread::Builder::new()
+            .name("flumedb-feeder".into())
+            .spawn(move || {
+                // Views' and logs' panics are caught inside; this catches our own bugs, so
+                // readers get an error instead of waiting for a feeder that is gone.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| feeder.run())) {
+                    let cause = Arc::new(Error::Panicked {
+                        what: FEEDER.into(),
+                        message: panic_message(&panic),
+                    });
+                    views_watch.update(|state| {
+                        for entry in &mut state.views {
+                            entry.failure.get_or_insert((None, cause.clone()));
+                        }
+                    });
+                }
+            })?;
+        Ok(FeederLink { commands, thread })
+    }
+
+    /// Hands a view to the feeder. If the feeder is gone, the view is closed and
+    /// [`Error::Closed`] returned.
+    pub(crate) fn add(&self, slot: Slot<T>) -> Result<()> {
+        match self.commands.send(Command::Add(Box::new(slot))) {
+            Ok(()) => Ok(()),
+            Err(failed) => {
+                if let Command::Add(mut slot) = failed.0 {
+                    let _ = slot.view.close();
+                }
+                Err(Error::Closed)
+            }
+        }
+    }
+
+    /// Asks for every view to be reset and rebuilt; the answer arrives on the returned channel
+    /// once all have caught up with the log as it is now.
+    pub(crate) fn rebuild(&self) -> Result<Receiver<Result<()>>> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.commands
+            .send(Command::Rebuild(reply))
+            .map_err(|_| Error::Closed)?;
+        Ok(answer)
+    }
+
+    /// Stops the feeder: it flushes and closes every view. Returns the views' errors, and the
+    /// thread's panic if it had one.
+    pub(crate) fn close(self) -> Vec<Error> {
+        let mut errors = Vec::new();
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        if self.commands.send(Command::Close(reply)).is_ok()
+            && let Ok(view_errors) = answer.recv()
+        {
+            errors.extend(view_errors);
+        }
+        drop(self.commands);
+        if let Err(panic) = self.thread.join() {
+            errors.push(Error::Panicked {
+                what: FEEDER.into(),
+                message: panic_message(&panic),
+            });
+        }
+        errors
+    }
 }
 
 struct PendingRebuild {
@@ -70,13 +177,14 @@ struct PendingRebuild {
     reply: Sender<Result<()>>,
 }
 
-pub(crate) struct Feeder<L: Log, T, C> {
-    pub(crate) core: Arc<Core<L, T, C>>,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) commands: Receiver<Command<T>>,
-    pub(crate) log_changes: Subscription,
-    pub(crate) batch_size: usize,
-    pub(crate) slots: Vec<Slot<T>>,
+/// The feeder thread's state: the views it feeds and the rebuilds it owes an answer.
+struct Feeder<L: Log, T, C> {
+    typed: Arc<TypedLog<L, T, C>>,
+    views_watch: Arc<ViewsWatch>,
+    commands: Receiver<Command<T>>,
+    log_changes: Subscription,
+    batch_size: usize,
+    slots: Vec<Slot<T>>,
     rebuilds: Vec<PendingRebuild>,
 }
 
@@ -108,25 +216,24 @@ struct Stop {
 }
 
 impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
-    pub(crate) fn new(
-        core: Arc<Core<L, T, C>>,
-        shared: Arc<Shared>,
+    fn new(
+        typed: Arc<TypedLog<L, T, C>>,
+        views_watch: Arc<ViewsWatch>,
         commands: Receiver<Command<T>>,
-        log_changes: Subscription,
         batch_size: usize,
     ) -> Self {
         Feeder {
-            core,
-            shared,
+            log_changes: typed.log.since_watch().subscribe(),
+            typed,
+            views_watch,
             commands,
-            log_changes,
             batch_size,
             slots: Vec::new(),
             rebuilds: Vec::new(),
         }
     }
 
-    pub(crate) fn run(mut self) {
+    fn run(mut self) {
         loop {
             let mut rebuild_replies = Vec::new();
             loop {
@@ -153,7 +260,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             // A log closed behind the database's back stops notifying: then wait for commands
             // only, rather than spin on the disconnected channel.
             let never = crossbeam_channel::never();
-            let log_changes = if self.core.log.since_watch().is_closed() {
+            let log_changes = if self.typed.log.since_watch().is_closed() {
                 &never
             } else {
                 self.log_changes.notifications()
@@ -176,7 +283,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     fn reset_all(&mut self, replies: Vec<Sender<Result<()>>>) {
         // Publish the reset first: readers then wait for the rebuilt state, and a read that
         // already passed its wait sees the epoch change and reads again.
-        self.shared.update(|state| {
+        self.views_watch.update(|state| {
             for slot in &self.slots {
                 let entry = &mut state.views[slot.id];
                 entry.since = Since::Empty;
@@ -197,13 +304,13 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             }
         }
         if !failures.is_empty() {
-            self.shared.update(|state| {
+            self.views_watch.update(|state| {
                 for (id, stop) in failures {
                     state.views[id].failure = Some((stop.seq, stop.error));
                 }
             });
         }
-        let target = self.core.log.since();
+        let target = self.typed.log.since();
         self.rebuilds.extend(
             replies
                 .into_iter()
@@ -214,10 +321,10 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     /// Serves every group of views that are behind the log with one chunk. Returns whether
     /// anything was done.
     fn feed_round(&mut self) -> bool {
-        if self.core.log.since_watch().is_closed() {
+        if self.typed.log.since_watch().is_closed() {
             return false;
         }
-        let target = self.core.log.since();
+        let target = self.typed.log.since();
         let Since::At(upto) = target else {
             return false;
         };
@@ -233,10 +340,10 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         for (since, members) in groups {
             let chunk = catch_unwind(AssertUnwindSafe(|| self.read_chunk(since, upto)))
                 .unwrap_or_else(|panic| {
-                    let error = Arc::new(Error::Io(std::io::Error::other(format!(
-                        "the log panicked while reading: {}",
-                        panic_message(&panic)
-                    ))));
+                    let error = Arc::new(Error::Panicked {
+                        what: "the log, read for the views,".into(),
+                        message: panic_message(&panic),
+                    });
                     Chunk {
                         records: Vec::new(),
                         last: None,
@@ -268,7 +375,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             stop: None,
             exhausted: false,
         };
-        let iter = match self.core.log.range(lower, Bound::Included(upto), false) {
+        let iter = match self.typed.log.range(lower, Bound::Included(upto), false) {
             Ok(iter) => iter,
             Err(error) => {
                 let error = Arc::new(error);
@@ -291,7 +398,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             };
             read += 1;
             let seq = entry.seq;
-            match self.core.decode_for_views(seq, &entry.data) {
+            match self.typed.decode_for_views(seq, &entry.data) {
                 Ok(Some(value)) => chunk.records.push(Record { seq, value }),
                 Ok(None) => {}
                 Err(error) => {
@@ -338,7 +445,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             slot.failed = failure.is_some();
             updates.push((slot.id, slot.since, failure));
         }
-        self.shared.update(|state| {
+        self.views_watch.update(|state| {
             for (id, since, failure) in updates {
                 let entry = &mut state.views[id];
                 entry.since = since;
@@ -387,12 +494,13 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             let mut results = vec![apply(first)];
             for handle in others {
                 // `guarded` catches a view's panic, so a join error cannot come from a view.
-                results.push(handle.join().unwrap_or_else(|_| {
+                results.push(handle.join().unwrap_or_else(|panic| {
                     Err(Stop {
                         seq: None,
-                        error: Arc::new(Error::Io(std::io::Error::other(
-                            "a view's apply thread failed",
-                        ))),
+                        error: Arc::new(Error::Panicked {
+                            what: "a view's apply thread".into(),
+                            message: panic_message(&panic),
+                        }),
                     })
                 }));
             }
@@ -405,7 +513,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if self.rebuilds.is_empty() {
             return;
         }
-        if self.core.log.since_watch().is_closed() {
+        if self.typed.log.since_watch().is_closed() {
             // The log was closed behind the database's back: the views cannot catch up.
             for pending in self.rebuilds.drain(..) {
                 let _ = pending.reply.send(Err(Error::Closed));
@@ -413,7 +521,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             return;
         }
         let slots = &self.slots;
-        let shared = &self.shared;
+        let views_watch = &self.views_watch;
         self.rebuilds.retain(|pending| {
             if !slots
                 .iter()
@@ -421,7 +529,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             {
                 return true;
             }
-            let state = shared.lock();
+            let state = views_watch.lock();
             let failed = slots.iter().find(|slot| slot.failed).and_then(|slot| {
                 let entry = &state.views[slot.id];
                 entry
@@ -462,7 +570,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if due.is_empty() {
             return Vec::new();
         }
-        if let Err(err) = self.core.log.flush() {
+        if let Err(err) = self.typed.log.flush() {
             // Views keep their unflushed records and try again one interval later.
             for index in due {
                 self.slots[index].first_unflushed = Some(now);
@@ -491,7 +599,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             }
         }
         if !failures.is_empty() {
-            self.shared.update(|state| {
+            self.views_watch.update(|state| {
                 for (id, stop) in failures {
                     state.views[id].failure = Some((stop.seq, stop.error));
                 }
@@ -571,16 +679,6 @@ fn guarded(
                 }),
             })
         }
-    }
-}
-
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }
 
