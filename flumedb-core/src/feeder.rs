@@ -8,7 +8,6 @@
 //! so a view is only ever touched by this one thread.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,70 +15,16 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, select};
 
+use crate::chunk::Chunk;
 use crate::codec::Codec;
-use crate::error::{BoxError, Error, Result};
+use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::panic::panic_message;
-use crate::record::Record;
-use crate::seq::{Seq, Since};
+use crate::seq::Since;
+use crate::slot::Slot;
 use crate::typed_log::TypedLog;
-use crate::view::{Checkpoint, CommitPolicy, View};
 use crate::views_watch::ViewsWatch;
 use crate::watch::Subscription;
-
-/// A [`View`] with its types erased, so the feeder can hold views of different kinds.
-pub(crate) trait DynView<T>: Send {
-    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), BoxError>;
-    fn flush(&mut self) -> Result<(), BoxError>;
-    fn reset(&mut self) -> Result<(), BoxError>;
-    fn close(&mut self) -> Result<(), BoxError>;
-}
-
-impl<T, V: View<T>> DynView<T> for V {
-    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), BoxError> {
-        View::apply(self, records, checkpoint).map_err(|e| Box::new(e) as BoxError)
-    }
-    fn flush(&mut self) -> Result<(), BoxError> {
-        View::flush(self).map_err(|e| Box::new(e) as BoxError)
-    }
-    fn reset(&mut self) -> Result<(), BoxError> {
-        View::reset(self).map_err(|e| Box::new(e) as BoxError)
-    }
-    fn close(&mut self) -> Result<(), BoxError> {
-        View::close(self).map_err(|e| Box::new(e) as BoxError)
-    }
-}
-
-/// A view as the feeder holds it.
-pub(crate) struct Slot<T> {
-    /// The view's index in the views watch.
-    id: usize,
-    name: Arc<str>,
-    view: Box<dyn DynView<T>>,
-    /// The last record the view has passed.
-    since: Since,
-    policy: CommitPolicy,
-    failed: bool,
-    /// Records applied since the last flush, and when the first of them was.
-    unflushed: u64,
-    first_unflushed: Option<Instant>,
-}
-
-impl<T> Slot<T> {
-    /// View `id` of the views watch, called `name`, whose state reaches `since`.
-    pub(crate) fn new<V: View<T>>(id: usize, name: Arc<str>, view: V, since: Since) -> Slot<T> {
-        Slot {
-            id,
-            name,
-            policy: view.commit_policy(),
-            view: Box::new(view),
-            since,
-            failed: false,
-            unflushed: 0,
-            first_unflushed: None,
-        }
-    }
-}
 
 /// What the database asks of its feeder.
 enum Command<T> {
@@ -134,7 +79,7 @@ impl<T: Send + Sync + 'static> FeederLink<T> {
             Ok(()) => Ok(()),
             Err(failed) => {
                 if let Command::Add(mut slot) = failed.0 {
-                    let _ = slot.view.close();
+                    let _ = slot.close();
                 }
                 Err(Error::Closed)
             }
@@ -186,33 +131,6 @@ struct Feeder<L: Log, T, C> {
     batch_size: usize,
     slots: Vec<Slot<T>>,
     rebuilds: Vec<PendingRebuild>,
-}
-
-/// Chunks of fewer records are applied to their views one after the other (a thread per
-/// view costs tens of microseconds).
-const PARALLEL_FROM: usize = 64;
-
-/// Whether this machine has more than one core.
-fn parallel() -> bool {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
-}
-
-/// Records read for one group of views.
-struct Chunk<T> {
-    records: Vec<Record<T>>,
-    /// The last record read (applied, or skipped), for the views' checkpoints.
-    last: Option<Checkpoint>,
-    /// What stopped the reading early, if anything.
-    stop: Option<Stop>,
-    /// Whether the log had no more records up to the target.
-    exhausted: bool,
-}
-
-/// What stopped reading a chunk early.
-struct Stop {
-    seq: Option<Seq>,
-    error: Arc<Error>,
 }
 
 impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
@@ -297,8 +215,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             slot.since = Since::Empty;
             slot.unflushed = 0;
             slot.first_unflushed = None;
-            let name = slot.name.clone();
-            if let Err(stop) = guarded(&name, None, || slot.view.reset()) {
+            if let Err(stop) = slot.reset() {
                 slot.failed = true;
                 failures.push((slot.id, stop));
             }
@@ -338,90 +255,28 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             return false;
         }
         for (since, members) in groups {
-            let chunk = catch_unwind(AssertUnwindSafe(|| self.read_chunk(since, upto)))
-                .unwrap_or_else(|panic| {
-                    let error = Arc::new(Error::Panicked {
-                        what: "the log, read for the views,".into(),
-                        message: panic_message(&panic),
-                    });
-                    Chunk {
-                        records: Vec::new(),
-                        last: None,
-                        stop: Some(Stop { seq: None, error }),
-                        exhausted: false,
-                    }
-                });
-            // A chunk that ends before `batch_size` covers everything up to `upto`, even when
-            // the last records were deleted and so not yielded: the views have then seen all.
-            let reached = match (chunk.exhausted && chunk.stop.is_none(), chunk.last) {
-                (true, _) => Since::At(upto),
-                (false, Some(last)) => last.since,
-                (false, None) => since,
-            };
+            let chunk = Chunk::read(&self.typed, since, upto, self.batch_size);
+            let reached = chunk.reached(since, upto);
             self.apply_chunk(&members, &chunk, reached);
         }
         true
     }
 
-    /// Reads, decodes and maps up to `batch_size` records after `since`, up to `upto`.
-    fn read_chunk(&self, since: Since, upto: Seq) -> Chunk<T> {
-        let lower = match since {
-            Since::Empty => Bound::Unbounded,
-            Since::At(seq) => Bound::Excluded(seq),
-        };
-        let mut chunk = Chunk {
-            records: Vec::with_capacity(self.batch_size.min(4096)),
-            last: None,
-            stop: None,
-            exhausted: false,
-        };
-        let iter = match self.typed.log.range(lower, Bound::Included(upto), false) {
-            Ok(iter) => iter,
-            Err(error) => {
-                let error = Arc::new(error);
-                chunk.stop = Some(Stop { seq: None, error });
-                return chunk;
-            }
-        };
-        let mut iter = iter.fuse();
-        let mut read = 0;
-        let mut last_data = None;
-        for entry in iter.by_ref().take(self.batch_size) {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(error) => {
-                    let seq = record_seq(&error);
-                    let error = Arc::new(error);
-                    chunk.stop = Some(Stop { seq, error });
-                    break;
-                }
-            };
-            read += 1;
-            let seq = entry.seq;
-            match self.typed.decode_for_views(seq, &entry.data) {
-                Ok(Some(value)) => chunk.records.push(Record { seq, value }),
-                Ok(None) => {}
-                Err(error) => {
-                    let error = Arc::new(error);
-                    chunk.stop = Some(Stop {
-                        seq: Some(seq),
-                        error,
-                    });
-                    break;
-                }
-            }
-            last_data = Some(entry);
-        }
-        // The fingerprint is taken once per chunk, of the last record the views passed.
-        chunk.last = last_data.map(|entry| Checkpoint::of(entry.seq, &entry.data));
-        chunk.exhausted = chunk.stop.is_none() && (read < self.batch_size || iter.next().is_none());
-        chunk
-    }
-
+    /// Applies a chunk to the views at `members` (indices into the slots, ascending), and
+    /// publishes where each now stands.
     fn apply_chunk(&mut self, members: &[usize], chunk: &Chunk<T>, reached: Since) {
         let now = Instant::now();
         let records = &chunk.records[..];
-        let mut applied = self.apply_views(members, chunk).into_iter();
+        // Groups list their members in slot order, so the slots come out in `members` order.
+        debug_assert!(members.windows(2).all(|w| w[0] < w[1]));
+        let chosen: Vec<&mut Slot<T>> = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(index, _)| members.contains(index))
+            .map(|(_, slot)| slot)
+            .collect();
+        let mut applied = chunk.apply_to(chosen).into_iter();
         let mut updates = Vec::with_capacity(members.len());
         for &index in members {
             let slot = &mut self.slots[index];
@@ -454,58 +309,6 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
                 }
             }
         });
-    }
-
-    /// Applies `records` to each member view and returns the results in `members` order (none
-    /// for no records). Views run on threads of their own when there are several and enough
-    /// records (each view owns its state, so they can run at once; the feeder is otherwise the
-    /// bottleneck of indexing and rebuilds on more than one core).
-    fn apply_views(&mut self, members: &[usize], chunk: &Chunk<T>) -> Vec<Result<(), Stop>> {
-        let Some(checkpoint) = chunk.last else {
-            return Vec::new();
-        };
-        let records = &chunk.records[..];
-        let range = records
-            .first()
-            .zip(records.last())
-            .map(|(f, l)| (f.seq, l.seq));
-        // Groups list their members in slot order, so the slots come out in `members` order.
-        debug_assert!(members.windows(2).all(|w| w[0] < w[1]));
-        let mut chosen: Vec<&mut Slot<T>> = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .filter(|(index, _)| members.contains(index))
-            .map(|(_, slot)| slot)
-            .collect();
-        let apply = |slot: &mut Slot<T>| {
-            let name = slot.name.clone();
-            guarded(&name, range, || slot.view.apply(records, checkpoint))
-        };
-        if chosen.len() < 2 || records.len() < PARALLEL_FROM || !parallel() {
-            return chosen.into_iter().map(apply).collect();
-        }
-        let first = chosen.remove(0);
-        std::thread::scope(|scope| {
-            let others: Vec<_> = chosen
-                .into_iter()
-                .map(|slot| scope.spawn(move || apply(slot)))
-                .collect();
-            let mut results = vec![apply(first)];
-            for handle in others {
-                // `guarded` catches a view's panic, so a join error cannot come from a view.
-                results.push(handle.join().unwrap_or_else(|panic| {
-                    Err(Stop {
-                        seq: None,
-                        error: Arc::new(Error::Panicked {
-                            what: "a view's apply thread".into(),
-                            message: panic_message(&panic),
-                        }),
-                    })
-                }));
-            }
-            results
-        })
     }
 
     /// Answers the rebuilds whose views have all caught up (or failed).
@@ -581,8 +384,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         let mut failures = Vec::new();
         for index in due {
             let slot = &mut self.slots[index];
-            let name = slot.name.clone();
-            match guarded(&name, None, || slot.view.flush()) {
+            match slot.flush() {
                 Ok(()) => {
                     slot.unflushed = 0;
                     slot.first_unflushed = None;
@@ -590,7 +392,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
                 Err(stop) => {
                     slot.failed = true;
                     errors.push(Error::ViewFailed {
-                        view: name.to_string(),
+                        view: slot.name.to_string(),
                         seq: None,
                         cause: stop.error.clone(),
                     });
@@ -624,11 +426,10 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     fn shutdown(mut self, reply: Option<Sender<Vec<Error>>>, rebuilds: Vec<Sender<Result<()>>>) {
         let mut errors = self.flush_due(true);
         for slot in &mut self.slots {
-            let name = slot.name.clone();
-            if let Err(stop) = guarded(&name, None, || slot.view.close()) {
+            if let Err(stop) = slot.close() {
                 errors.push(
                     Arc::try_unwrap(stop.error).unwrap_or_else(|shared| Error::View {
-                        view: name.to_string(),
+                        view: slot.name.to_string(),
                         source: shared.to_string().into(),
                     }),
                 );
@@ -643,53 +444,5 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if let Some(reply) = reply {
             let _ = reply.send(errors);
         }
-    }
-}
-
-/// Runs view code, turning its errors and panics into a [`Stop`] for the view `name`.
-/// `range` is the first and last seq of the records being applied, if any.
-fn guarded(
-    name: &str,
-    range: Option<(Seq, Seq)>,
-    f: impl FnOnce() -> Result<(), BoxError>,
-) -> Result<(), Stop> {
-    let seq = range.and_then(|(first, last)| (first == last).then_some(first));
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(Stop {
-            seq,
-            error: Arc::new(Error::View {
-                view: name.to_string(),
-                source,
-            }),
-        }),
-        Err(panic) => {
-            let message = panic_message(&panic);
-            let source: BoxError = match range {
-                Some((first, last)) => {
-                    format!("panicked applying records {first}..={last}: {message}").into()
-                }
-                None => format!("panicked: {message}").into(),
-            };
-            Err(Stop {
-                seq,
-                error: Arc::new(Error::View {
-                    view: name.to_string(),
-                    source,
-                }),
-            })
-        }
-    }
-}
-
-/// The seq a record-level log error belongs to.
-fn record_seq(error: &Error) -> Option<Seq> {
-    match error {
-        Error::NotFound { seq }
-        | Error::InvalidSeq { seq, .. }
-        | Error::Deleted { seq }
-        | Error::Mapper { seq, .. } => Some(*seq),
-        Error::Corrupt { seq, .. } => *seq,
-        _ => None,
     }
 }

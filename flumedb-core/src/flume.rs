@@ -8,12 +8,13 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{Codec, Json};
 use crate::error::{Error, Result};
-use crate::feeder::{FeederLink, Slot};
+use crate::feeder::FeederLink;
 use crate::log::{Log, StreamOptions};
 use crate::options::FlumeOptions;
 use crate::panic::panic_message;
 use crate::progress::Progress;
 use crate::seq::{Seq, Since};
+use crate::slot::Slot;
 use crate::sync::ViewSync;
 use crate::typed_log::{RecordStream, Skipped, TypedLog};
 use crate::view::{Checkpoint, View, ViewContext};

@@ -44,10 +44,12 @@ pub use progress::{Progress, ViewStatus};
 pub use sync::{ViewSync, Wait};
 
 // The driver: one log in the middle, views around it, a feeder thread streaming between them.
+mod chunk;
 mod feeder;
 mod flume;
 mod options;
 mod panic;
+mod slot;
 mod typed_log;
 pub use flume::Flume;
 pub use options::FlumeOptions;
