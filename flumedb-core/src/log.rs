@@ -72,7 +72,9 @@ pub trait Log: Send + Sync + 'static {
     /// The directory where this log's views keep their state, if the log has a local
     /// directory. It must belong to this log alone (for a log file `db/log.offset`, say,
     /// `db/log.offset.views`), so views of two logs in one directory never share state.
-    /// `None`: views live in memory and rebuild on every open.
+    /// `None`: views live in memory and rebuild on every open, unless the database is given
+    /// a directory with [`FlumeOptions::view_dir`](crate::FlumeOptions::view_dir), which
+    /// overrides this one.
     fn view_dir(&self) -> Option<PathBuf> {
         None
     }
@@ -86,6 +88,7 @@ pub trait Log: Send + Sync + 'static {
 /// assert_eq!(opts.limit_value(), Some(5));
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until given to a stream"]
 pub struct StreamOptions {
     lower: Bound<Seq>,
     upper: Bound<Seq>,

@@ -10,7 +10,7 @@ use crate::record::Record;
 use crate::seq::{Seq, Since};
 use crate::sync::ViewSync;
 
-/// Where a view lives: its name and, if the log has one, the directory of that log's views.
+/// Where a view lives: its name and, if the database has one, the directory of its views.
 #[derive(Clone, Debug)]
 pub struct ViewContext {
     name: String,
@@ -32,9 +32,10 @@ impl ViewContext {
     }
 
     /// The directory where a persistent view keeps its files: one per log
-    /// ([`Log::view_dir`](crate::Log::view_dir)), so views of two logs never share state.
-    /// `None` for logs that live only in memory: the view then lives only in memory too and
-    /// rebuilds on every open.
+    /// ([`FlumeOptions::view_dir`](crate::FlumeOptions::view_dir), by default the log's
+    /// [`Log::view_dir`](crate::Log::view_dir)), so views of two logs never share state.
+    /// `None` when neither gives one (a log that lives only in memory): the view then lives
+    /// only in memory too and rebuilds on every open.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
