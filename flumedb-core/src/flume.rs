@@ -273,7 +273,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
         }
     }
 
-    /// The records views went on without under [`Undecodable::Skip`], in the order they were
+    /// The records views went on without under [`Undecodable::Skip`](crate::Undecodable::Skip), in the order they were
     /// met (the first 1000 with their errors), and how many distinct records were skipped.
     pub fn skipped(&self) -> (u64, Vec<Skipped>) {
         self.typed.skipped()
@@ -378,7 +378,7 @@ fn create_dir_durably(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// View names become file names in the log's view directory: keep them to one plain path part.
+/// View names become file names in the view directory: keep them to one plain path part.
 fn check_view_name(name: &str) -> Result<()> {
     let bad = name.is_empty()
         || name.starts_with('.')
@@ -389,7 +389,7 @@ fn check_view_name(name: &str) -> Result<()> {
     if bad {
         return Err(Error::InvalidArgument(format!(
             "view name {name:?}: use 1 to 200 characters, not starting with '.', without \
-             '/', '\\', ':' or control characters (it names files in the log's view directory)"
+             '/', '\\', ':' or control characters (it names files in the view directory)"
         )));
     }
     Ok(())

@@ -1236,3 +1236,66 @@ fn a_view_in_the_view_dir_option_persists_across_reopen() {
     );
     db.close().unwrap();
 }
+
+/// A memory log whose `range` panics once `armed`.
+struct PanickyLog {
+    inner: MemoryLog,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl Log for PanickyLog {
+    fn append(&self, data: &[u8]) -> flumedb_core::Result<Seq> {
+        self.inner.append(data)
+    }
+    fn append_batch(&self, records: &[&[u8]]) -> flumedb_core::Result<Vec<Seq>> {
+        self.inner.append_batch(records)
+    }
+    fn get(&self, seq: Seq) -> flumedb_core::Result<Vec<u8>> {
+        self.inner.get(seq)
+    }
+    fn since_watch(&self) -> &flumedb_core::SinceWatch {
+        self.inner.since_watch()
+    }
+    fn range(
+        &self,
+        lower: std::ops::Bound<Seq>,
+        upper: std::ops::Bound<Seq>,
+        reverse: bool,
+    ) -> flumedb_core::Result<flumedb_core::LogIter<'_>> {
+        if self.armed.load(Ordering::SeqCst) {
+            panic!("log bug");
+        }
+        self.inner.range(lower, upper, reverse)
+    }
+    fn flush(&self) -> flumedb_core::Result<()> {
+        self.inner.flush()
+    }
+    fn close(&self) -> flumedb_core::Result<()> {
+        self.inner.close()
+    }
+}
+
+#[test]
+fn a_log_that_panics_while_feeding_fails_the_views_with_a_typed_error() {
+    let log = PanickyLog {
+        inner: MemoryLog::new(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    };
+    let db: Flume<PanickyLog, Value> = Flume::open(log, Json).unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!(1)).unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(1)]);
+    db.log().armed.store(true, Ordering::SeqCst);
+    db.append(&json!(2)).unwrap();
+    let err = h.values().unwrap_err();
+    let Error::ViewFailed { cause, .. } = &err else {
+        panic!("expected ViewFailed, got {err:?}");
+    };
+    assert!(
+        matches!(&**cause, Error::Panicked { what, message }
+            if what.contains("log") && message == "log bug"),
+        "{cause:?}"
+    );
+    assert!(err.to_string().contains("panicked: log bug"), "{err}");
+}
