@@ -12,9 +12,10 @@ use crate::log::Log;
 use crate::panic::panic_message;
 use crate::record::Record;
 use crate::seq::{Seq, Since};
-use crate::slot::{Slot, Stop};
+use crate::slot::Slot;
 use crate::typed_log::TypedLog;
 use crate::view::Checkpoint;
+use crate::views_watch::Failure;
 
 /// Chunks of fewer records are applied to their views one after the other (a thread per
 /// view costs tens of microseconds).
@@ -32,7 +33,7 @@ pub(crate) struct Chunk<T> {
     /// The last record read (applied, or skipped), for the views' checkpoints.
     pub(crate) last: Option<Checkpoint>,
     /// What stopped the reading early, if anything.
-    pub(crate) stop: Option<Stop>,
+    pub(crate) failure: Option<Failure>,
     /// Whether the log had no more records up to the target.
     exhausted: bool,
 }
@@ -50,14 +51,14 @@ impl<T: Send + Sync> Chunk<T> {
             Chunk::read_unguarded(typed, since, upto, batch_size)
         }))
         .unwrap_or_else(|panic| {
-            let error = Arc::new(Error::Panicked {
+            let cause = Arc::new(Error::Panicked {
                 what: "the log, read for the views,".into(),
                 message: panic_message(&panic),
             });
             Chunk {
                 records: Vec::new(),
                 last: None,
-                stop: Some(Stop { seq: None, error }),
+                failure: Some(Failure { seq: None, cause }),
                 exhausted: false,
             }
         })
@@ -76,14 +77,14 @@ impl<T: Send + Sync> Chunk<T> {
         let mut chunk = Chunk {
             records: Vec::with_capacity(batch_size.min(4096)),
             last: None,
-            stop: None,
+            failure: None,
             exhausted: false,
         };
         let iter = match typed.log.range(lower, Bound::Included(upto), false) {
             Ok(iter) => iter,
             Err(error) => {
-                let error = Arc::new(error);
-                chunk.stop = Some(Stop { seq: None, error });
+                let cause = Arc::new(error);
+                chunk.failure = Some(Failure { seq: None, cause });
                 return chunk;
             }
         };
@@ -95,8 +96,8 @@ impl<T: Send + Sync> Chunk<T> {
                 Ok(entry) => entry,
                 Err(error) => {
                     let seq = record_seq(&error);
-                    let error = Arc::new(error);
-                    chunk.stop = Some(Stop { seq, error });
+                    let cause = Arc::new(error);
+                    chunk.failure = Some(Failure { seq, cause });
                     break;
                 }
             };
@@ -106,10 +107,9 @@ impl<T: Send + Sync> Chunk<T> {
                 Ok(Some(value)) => chunk.records.push(Record { seq, value }),
                 Ok(None) => {}
                 Err(error) => {
-                    let error = Arc::new(error);
-                    chunk.stop = Some(Stop {
+                    chunk.failure = Some(Failure {
                         seq: Some(seq),
-                        error,
+                        cause: Arc::new(error),
                     });
                     break;
                 }
@@ -118,7 +118,7 @@ impl<T: Send + Sync> Chunk<T> {
         }
         // The fingerprint is taken once per chunk, of the last record the views passed.
         chunk.last = last_data.map(|entry| Checkpoint::of(entry.seq, &entry.data));
-        chunk.exhausted = chunk.stop.is_none() && (read < batch_size || iter.next().is_none());
+        chunk.exhausted = chunk.failure.is_none() && (read < batch_size || iter.next().is_none());
         chunk
     }
 
@@ -126,7 +126,7 @@ impl<T: Send + Sync> Chunk<T> {
     pub(crate) fn reached(&self, since: Since, upto: Seq) -> Since {
         // A chunk that ends before `batch_size` covers everything up to `upto`, even when
         // the last records were deleted and so not yielded: the views have then seen all.
-        match (self.exhausted && self.stop.is_none(), self.last) {
+        match (self.exhausted && self.failure.is_none(), self.last) {
             (true, _) => Since::At(upto),
             (false, Some(last)) => last.since,
             (false, None) => since,
@@ -137,7 +137,7 @@ impl<T: Send + Sync> Chunk<T> {
     /// nothing was read). Views run on threads of their own when there are several and
     /// enough records (each view owns its state, so they can run at once; the feeder is
     /// otherwise the bottleneck of indexing and rebuilds on more than one core).
-    pub(crate) fn apply_to(&self, mut slots: Vec<&mut Slot<T>>) -> Vec<Result<(), Stop>> {
+    pub(crate) fn apply_to(&self, mut slots: Vec<&mut Slot<T>>) -> Vec<Result<(), Failure>> {
         let Some(checkpoint) = self.last else {
             return Vec::new();
         };
@@ -156,9 +156,9 @@ impl<T: Send + Sync> Chunk<T> {
             for handle in others {
                 // Slots catch a view's panic, so a join error cannot come from a view.
                 results.push(handle.join().unwrap_or_else(|panic| {
-                    Err(Stop {
+                    Err(Failure {
                         seq: None,
-                        error: Arc::new(Error::Panicked {
+                        cause: Arc::new(Error::Panicked {
                             what: "a view's apply thread".into(),
                             message: panic_message(&panic),
                         }),

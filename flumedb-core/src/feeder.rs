@@ -23,7 +23,7 @@ use crate::panic::panic_message;
 use crate::seq::Since;
 use crate::slot::Slot;
 use crate::typed_log::TypedLog;
-use crate::views_watch::ViewsWatch;
+use crate::views_watch::{Failure, ViewsWatch};
 use crate::watch::Subscription;
 
 /// What the database asks of its feeder.
@@ -64,7 +64,10 @@ impl<T: Send + Sync + 'static> FeederLink<T> {
                     });
                     views_watch.update(|state| {
                         for entry in &mut state.views {
-                            entry.failure.get_or_insert((None, cause.clone()));
+                            entry.failure.get_or_insert(Failure {
+                                seq: None,
+                                cause: cause.clone(),
+                            });
                         }
                     });
                 }
@@ -215,15 +218,15 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             slot.since = Since::Empty;
             slot.unflushed = 0;
             slot.first_unflushed = None;
-            if let Err(stop) = slot.reset() {
+            if let Err(failure) = slot.reset() {
                 slot.failed = true;
-                failures.push((slot.id, stop));
+                failures.push((slot.id, failure));
             }
         }
         if !failures.is_empty() {
             self.views_watch.update(|state| {
-                for (id, stop) in failures {
-                    state.views[id].failure = Some((stop.seq, stop.error));
+                for (id, failure) in failures {
+                    state.views[id].failure = Some(failure);
                 }
             });
         }
@@ -288,14 +291,14 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
                         slot.unflushed += records.len() as u64;
                         slot.first_unflushed.get_or_insert(now);
                     }
-                    Err(stop) => failure = Some((stop.seq, stop.error)),
+                    Err(failed) => failure = Some(failed),
                 }
-            } else if chunk.stop.is_none() {
+            } else if chunk.failure.is_none() {
                 // Nothing read (the rest was deleted): the view has still passed it.
                 slot.since = reached;
             }
-            if let (None, Some(stop)) = (&failure, &chunk.stop) {
-                failure = Some((stop.seq, stop.error.clone()));
+            if failure.is_none() {
+                failure.clone_from(&chunk.failure);
             }
             slot.failed = failure.is_some();
             updates.push((slot.id, slot.since, failure));
@@ -333,17 +336,10 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
                 return true;
             }
             let state = views_watch.lock();
-            let failed = slots.iter().find(|slot| slot.failed).and_then(|slot| {
-                let entry = &state.views[slot.id];
-                entry
-                    .failure
-                    .as_ref()
-                    .map(|(seq, cause)| Error::ViewFailed {
-                        view: slot.name.to_string(),
-                        seq: *seq,
-                        cause: cause.clone(),
-                    })
-            });
+            let failed = slots
+                .iter()
+                .find(|slot| slot.failed)
+                .and_then(|slot| state.views[slot.id].failed_error());
             let _ = pending.reply.send(failed.map_or(Ok(()), Err));
             false
         });
@@ -389,21 +385,21 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
                     slot.unflushed = 0;
                     slot.first_unflushed = None;
                 }
-                Err(stop) => {
+                Err(failure) => {
                     slot.failed = true;
                     errors.push(Error::ViewFailed {
                         view: slot.name.to_string(),
                         seq: None,
-                        cause: stop.error.clone(),
+                        cause: failure.cause.clone(),
                     });
-                    failures.push((slot.id, stop));
+                    failures.push((slot.id, failure));
                 }
             }
         }
         if !failures.is_empty() {
             self.views_watch.update(|state| {
-                for (id, stop) in failures {
-                    state.views[id].failure = Some((stop.seq, stop.error));
+                for (id, failure) in failures {
+                    state.views[id].failure = Some(failure);
                 }
             });
         }
@@ -426,9 +422,9 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     fn shutdown(mut self, reply: Option<Sender<Vec<Error>>>, rebuilds: Vec<Sender<Result<()>>>) {
         let mut errors = self.flush_due(true);
         for slot in &mut self.slots {
-            if let Err(stop) = slot.close() {
+            if let Err(failure) = slot.close() {
                 errors.push(
-                    Arc::try_unwrap(stop.error).unwrap_or_else(|shared| Error::View {
+                    Arc::try_unwrap(failure.cause).unwrap_or_else(|shared| Error::View {
                         view: slot.name.to_string(),
                         source: shared.to_string().into(),
                     }),

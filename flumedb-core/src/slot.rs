@@ -10,6 +10,7 @@ use crate::panic::panic_message;
 use crate::record::Record;
 use crate::seq::{Seq, Since};
 use crate::view::{Checkpoint, CommitPolicy, View};
+use crate::views_watch::Failure;
 
 /// A [`View`] with its types erased, so the feeder can hold views of different kinds.
 trait DynView<T>: Send {
@@ -32,13 +33,6 @@ impl<T, V: View<T>> DynView<T> for V {
     fn close(&mut self) -> Result<(), BoxError> {
         View::close(self).map_err(|e| Box::new(e) as BoxError)
     }
-}
-
-/// Why a view (or a chunk read for views) stopped: the record it stopped on, if the error
-/// belongs to one, and the error.
-pub(crate) struct Stop {
-    pub(crate) seq: Option<Seq>,
-    pub(crate) error: Arc<Error>,
 }
 
 /// A view as the feeder holds it.
@@ -76,7 +70,7 @@ impl<T> Slot<T> {
         &mut self,
         records: &[Record<T>],
         checkpoint: Checkpoint,
-    ) -> Result<(), Stop> {
+    ) -> Result<(), Failure> {
         let range = records
             .first()
             .zip(records.last())
@@ -85,34 +79,34 @@ impl<T> Slot<T> {
     }
 
     /// [`View::flush`], guarded.
-    pub(crate) fn flush(&mut self) -> Result<(), Stop> {
+    pub(crate) fn flush(&mut self) -> Result<(), Failure> {
         guarded(&self.name, None, || self.view.flush())
     }
 
     /// [`View::reset`], guarded.
-    pub(crate) fn reset(&mut self) -> Result<(), Stop> {
+    pub(crate) fn reset(&mut self) -> Result<(), Failure> {
         guarded(&self.name, None, || self.view.reset())
     }
 
     /// [`View::close`], guarded.
-    pub(crate) fn close(&mut self) -> Result<(), Stop> {
+    pub(crate) fn close(&mut self) -> Result<(), Failure> {
         guarded(&self.name, None, || self.view.close())
     }
 }
 
-/// Runs view code, turning its errors and panics into a [`Stop`] for the view `name`.
+/// Runs view code, turning its errors and panics into a [`Failure`] for the view `name`.
 /// `range` is the first and last seq of the records being applied, if any.
 fn guarded(
     name: &str,
     range: Option<(Seq, Seq)>,
     f: impl FnOnce() -> Result<(), BoxError>,
-) -> Result<(), Stop> {
+) -> Result<(), Failure> {
     let seq = range.and_then(|(first, last)| (first == last).then_some(first));
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(Stop {
+        Ok(Err(source)) => Err(Failure {
             seq,
-            error: Arc::new(Error::View {
+            cause: Arc::new(Error::View {
                 view: name.to_string(),
                 source,
             }),
@@ -125,9 +119,9 @@ fn guarded(
                 }
                 None => format!("panicked: {message}").into(),
             };
-            Err(Stop {
+            Err(Failure {
                 seq,
-                error: Arc::new(Error::View {
+                cause: Arc::new(Error::View {
                     view: name.to_string(),
                     source,
                 }),

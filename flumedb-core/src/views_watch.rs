@@ -33,13 +33,21 @@ pub(crate) struct ViewsState {
     pub(crate) reserved: Vec<Arc<str>>,
 }
 
+/// What stopped a view (or the reading of a chunk for views): the record it stopped on, if
+/// the error belongs to one, and the error.
+#[derive(Clone)]
+pub(crate) struct Failure {
+    pub(crate) seq: Option<Seq>,
+    pub(crate) cause: Arc<Error>,
+}
+
 /// One view as readers see it.
 pub(crate) struct ViewEntry {
     pub(crate) name: Arc<str>,
     /// The last record the view has processed.
     pub(crate) since: Since,
     /// What stopped the view (and the record it stopped on), until a rebuild.
-    pub(crate) failure: Option<(Option<Seq>, Arc<Error>)>,
+    pub(crate) failure: Option<Failure>,
     /// Bumped before every reset, so a read that raced a reset can tell and retry.
     pub(crate) epoch: u64,
 }
@@ -57,10 +65,10 @@ impl ViewEntry {
 
     /// The error reads of a failed view return.
     pub(crate) fn failed_error(&self) -> Option<Error> {
-        self.failure.as_ref().map(|(seq, cause)| Error::ViewFailed {
+        self.failure.as_ref().map(|failure| Error::ViewFailed {
             view: self.name.to_string(),
-            seq: *seq,
-            cause: cause.clone(),
+            seq: failure.seq,
+            cause: failure.cause.clone(),
         })
     }
 }
@@ -116,10 +124,10 @@ impl ViewsWatch {
             view: entry.name.to_string(),
             since: entry.since,
             log_since,
-            status: if let Some((seq, cause)) = &entry.failure {
+            status: if let Some(failure) = &entry.failure {
                 ViewStatus::Failed {
-                    seq: *seq,
-                    cause: cause.clone(),
+                    seq: failure.seq,
+                    cause: failure.cause.clone(),
                 }
             } else if state.closed {
                 ViewStatus::Closed
