@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,12 +90,45 @@ pub enum Error {
     },
     /// The log or database is closed (or closing).
     Closed,
+    /// The log refuses writes after a failed write it could not undo (its file may end in
+    /// part of a record, or an fsync failed and the OS may have dropped the data): reopen the
+    /// log, whose recovery repairs the file. Reads still work.
+    Poisoned {
+        /// The log's file, if it has one.
+        path: Option<PathBuf>,
+        /// The failure that poisoned it.
+        reason: String,
+    },
+    /// The log's file is held by another process, or by another open log in this process:
+    /// two writers would interleave their records.
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not one this log can open as asked: another format, a newer version of
+    /// its format, or not a log at all. Nothing was changed. `source` is the log's own error
+    /// (for `flumelog-offset` an `OffsetError`, to downcast to).
+    Unsupported {
+        /// The file, if the log's error names one.
+        path: Option<PathBuf>,
+        /// The log's own error.
+        source: BoxError,
+    },
+    /// Code panicked and the driver caught the panic: a log while it was read for the views,
+    /// or the driver's own feeder thread (a bug of flumedb). The views it was feeding stop
+    /// with this error, so reads fail at once instead of waiting for ever.
+    Panicked {
+        /// What panicked, for example "the feeder thread".
+        what: String,
+        /// The panic's message.
+        message: String,
+    },
     /// An I/O error.
     Io(io::Error),
     /// An I/O error on a file, with the file's path.
     File {
         /// The file (or directory) the operation was on.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// The I/O error.
         source: io::Error,
     },
@@ -156,6 +190,23 @@ impl fmt::Display for Error {
                 "timed out after {waited:?} waiting for view '{view}' to reach {target} (it is at {reached})"
             ),
             Error::Closed => f.write_str("the database is closed"),
+            Error::Poisoned { path, reason } => {
+                if let Some(path) = path {
+                    write!(f, "{}: ", path.display())?;
+                }
+                write!(
+                    f,
+                    "the log refuses writes after an earlier failure ({reason}); reopen it to \
+                     recover"
+                )
+            }
+            Error::Locked { path } => write!(
+                f,
+                "{}: the log is open elsewhere (another process, or another open in this one)",
+                path.display()
+            ),
+            Error::Unsupported { source, .. } => write!(f, "unsupported file: {source}"),
+            Error::Panicked { what, message } => write!(f, "{what} panicked: {message}"),
             Error::Io(err) => write!(f, "I/O error: {err}"),
             Error::File { path, source } => write!(f, "I/O error on {}: {source}", path.display()),
         }
@@ -166,7 +217,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Codec(err) => Some(err),
-            Error::Mapper { source, .. } | Error::View { source, .. } => Some(source.as_ref()),
+            Error::Mapper { source, .. }
+            | Error::View { source, .. }
+            | Error::Unsupported { source, .. } => Some(source.as_ref()),
             Error::ViewFailed { cause, .. } => Some(cause.as_ref()),
             Error::Io(err) | Error::File { source: err, .. } => Some(err),
             _ => None,

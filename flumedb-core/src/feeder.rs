@@ -8,61 +8,116 @@
 //! so a view is only ever touched by this one thread.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, select};
 
+use crate::chunk::Chunk;
 use crate::codec::Codec;
-use crate::error::{BoxError, Error, Result};
-use crate::flume::Core;
+use crate::error::{Error, Result};
 use crate::log::Log;
-use crate::seq::{Seq, Since};
-use crate::sync::Shared;
-use crate::view::{Checkpoint, CommitPolicy, Record, View};
+use crate::panic::panic_message;
+use crate::seq::Since;
+use crate::slot::Slot;
+use crate::typed_log::TypedLog;
+use crate::views_watch::{Failure, ViewsWatch};
 use crate::watch::Subscription;
 
-/// A [`View`] with its types erased, so the feeder can hold views of different kinds.
-pub(crate) trait DynView<T>: Send {
-    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), BoxError>;
-    fn flush(&mut self) -> Result<(), BoxError>;
-    fn reset(&mut self) -> Result<(), BoxError>;
-    fn close(&mut self) -> Result<(), BoxError>;
-}
-
-impl<T, V: View<T>> DynView<T> for V {
-    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), BoxError> {
-        View::apply(self, records, checkpoint).map_err(|e| Box::new(e) as BoxError)
-    }
-    fn flush(&mut self) -> Result<(), BoxError> {
-        View::flush(self).map_err(|e| Box::new(e) as BoxError)
-    }
-    fn reset(&mut self) -> Result<(), BoxError> {
-        View::reset(self).map_err(|e| Box::new(e) as BoxError)
-    }
-    fn close(&mut self) -> Result<(), BoxError> {
-        View::close(self).map_err(|e| Box::new(e) as BoxError)
-    }
-}
-
-/// A view as the feeder holds it.
-pub(crate) struct Slot<T> {
-    pub(crate) id: usize,
-    pub(crate) name: Arc<str>,
-    pub(crate) view: Box<dyn DynView<T>>,
-    pub(crate) since: Since,
-    pub(crate) policy: CommitPolicy,
-    pub(crate) failed: bool,
-    pub(crate) unflushed: u64,
-    pub(crate) first_unflushed: Option<Instant>,
-}
-
-pub(crate) enum Command<T> {
+/// What the database asks of its feeder.
+enum Command<T> {
     Add(Box<Slot<T>>),
     Rebuild(Sender<Result<()>>),
     Close(Sender<Vec<Error>>),
+}
+
+/// The name panics of the feeder thread are reported under.
+const FEEDER: &str = "the flumedb feeder thread";
+
+/// The database's end of its feeder: the command channel and the thread.
+pub(crate) struct FeederLink<T> {
+    commands: Sender<Command<T>>,
+    thread: JoinHandle<()>,
+}
+
+impl<T: Send + Sync + 'static> FeederLink<T> {
+    /// Starts the feeder thread of a database, feeding views from `typed` in chunks of
+    /// `batch_size` records and publishing their progress to `views_watch`.
+    pub(crate) fn spawn<L: Log, C: Codec<T>>(
+        typed: Arc<TypedLog<L, T, C>>,
+        views_watch: Arc<ViewsWatch>,
+        batch_size: usize,
+    ) -> Result<FeederLink<T>> {
+        let (commands, receiver) = crossbeam_channel::unbounded();
+        let feeder = Feeder::new(typed, views_watch.clone(), receiver, batch_size);
+        let thread = std::thread::Builder::new()
+            .name("flumedb-feeder".into())
+            .spawn(move || {
+                // Views' and logs' panics are caught inside; this catches our own bugs, so
+                // readers get an error instead of waiting for a feeder that is gone.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| feeder.run())) {
+                    let cause = Arc::new(Error::Panicked {
+                        what: FEEDER.into(),
+                        message: panic_message(&panic),
+                    });
+                    views_watch.update(|state| {
+                        for entry in &mut state.views {
+                            entry.failure.get_or_insert(Failure {
+                                seq: None,
+                                cause: cause.clone(),
+                            });
+                        }
+                    });
+                }
+            })?;
+        Ok(FeederLink { commands, thread })
+    }
+
+    /// Hands a view to the feeder. If the feeder is gone, the view is closed and
+    /// [`Error::Closed`] returned.
+    pub(crate) fn add(&self, slot: Slot<T>) -> Result<()> {
+        match self.commands.send(Command::Add(Box::new(slot))) {
+            Ok(()) => Ok(()),
+            Err(failed) => {
+                if let Command::Add(mut slot) = failed.0 {
+                    let _ = slot.close();
+                }
+                Err(Error::Closed)
+            }
+        }
+    }
+
+    /// Asks for every view to be reset and rebuilt; the answer arrives on the returned channel
+    /// once all have caught up with the log as it is now.
+    pub(crate) fn rebuild(&self) -> Result<Receiver<Result<()>>> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.commands
+            .send(Command::Rebuild(reply))
+            .map_err(|_| Error::Closed)?;
+        Ok(answer)
+    }
+
+    /// Stops the feeder: it flushes and closes every view. Returns the views' errors, and the
+    /// thread's panic if it had one.
+    pub(crate) fn close(self) -> Vec<Error> {
+        let mut errors = Vec::new();
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        if self.commands.send(Command::Close(reply)).is_ok()
+            && let Ok(view_errors) = answer.recv()
+        {
+            errors.extend(view_errors);
+        }
+        drop(self.commands);
+        if let Err(panic) = self.thread.join() {
+            errors.push(Error::Panicked {
+                what: FEEDER.into(),
+                message: panic_message(&panic),
+            });
+        }
+        errors
+    }
 }
 
 struct PendingRebuild {
@@ -70,63 +125,36 @@ struct PendingRebuild {
     reply: Sender<Result<()>>,
 }
 
-pub(crate) struct Feeder<L: Log, T, C> {
-    pub(crate) core: Arc<Core<L, T, C>>,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) commands: Receiver<Command<T>>,
-    pub(crate) log_changes: Subscription,
-    pub(crate) batch_size: usize,
-    pub(crate) slots: Vec<Slot<T>>,
+/// The feeder thread's state: the views it feeds and the rebuilds it owes an answer.
+struct Feeder<L: Log, T, C> {
+    typed: Arc<TypedLog<L, T, C>>,
+    views_watch: Arc<ViewsWatch>,
+    commands: Receiver<Command<T>>,
+    log_changes: Subscription,
+    batch_size: usize,
+    slots: Vec<Slot<T>>,
     rebuilds: Vec<PendingRebuild>,
 }
 
-/// Chunks of fewer records are applied to their views one after the other (a thread per
-/// view costs tens of microseconds).
-const PARALLEL_FROM: usize = 64;
-
-/// Whether this machine has more than one core.
-fn parallel() -> bool {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
-}
-
-/// Records read for one group of views.
-struct Chunk<T> {
-    records: Vec<Record<T>>,
-    /// The last record read (applied, or skipped), for the views' checkpoints.
-    last: Option<Checkpoint>,
-    /// What stopped the reading early, if anything.
-    stop: Option<Stop>,
-    /// Whether the log had no more records up to the target.
-    exhausted: bool,
-}
-
-/// What stopped reading a chunk early.
-struct Stop {
-    seq: Option<Seq>,
-    error: Arc<Error>,
-}
-
 impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
-    pub(crate) fn new(
-        core: Arc<Core<L, T, C>>,
-        shared: Arc<Shared>,
+    fn new(
+        typed: Arc<TypedLog<L, T, C>>,
+        views_watch: Arc<ViewsWatch>,
         commands: Receiver<Command<T>>,
-        log_changes: Subscription,
         batch_size: usize,
     ) -> Self {
         Feeder {
-            core,
-            shared,
+            log_changes: typed.log.since_watch().subscribe(),
+            typed,
+            views_watch,
             commands,
-            log_changes,
             batch_size,
             slots: Vec::new(),
             rebuilds: Vec::new(),
         }
     }
 
-    pub(crate) fn run(mut self) {
+    fn run(mut self) {
         loop {
             let mut rebuild_replies = Vec::new();
             loop {
@@ -153,7 +181,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             // A log closed behind the database's back stops notifying: then wait for commands
             // only, rather than spin on the disconnected channel.
             let never = crossbeam_channel::never();
-            let log_changes = if self.core.log.since_watch().is_closed() {
+            let log_changes = if self.typed.log.since_watch().is_closed() {
                 &never
             } else {
                 self.log_changes.notifications()
@@ -176,7 +204,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     fn reset_all(&mut self, replies: Vec<Sender<Result<()>>>) {
         // Publish the reset first: readers then wait for the rebuilt state, and a read that
         // already passed its wait sees the epoch change and reads again.
-        self.shared.update(|state| {
+        self.views_watch.update(|state| {
             for slot in &self.slots {
                 let entry = &mut state.views[slot.id];
                 entry.since = Since::Empty;
@@ -190,20 +218,19 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             slot.since = Since::Empty;
             slot.unflushed = 0;
             slot.first_unflushed = None;
-            let name = slot.name.clone();
-            if let Err(stop) = guarded(&name, None, || slot.view.reset()) {
+            if let Err(failure) = slot.reset() {
                 slot.failed = true;
-                failures.push((slot.id, stop));
+                failures.push((slot.id, failure));
             }
         }
         if !failures.is_empty() {
-            self.shared.update(|state| {
-                for (id, stop) in failures {
-                    state.views[id].failure = Some((stop.seq, stop.error));
+            self.views_watch.update(|state| {
+                for (id, failure) in failures {
+                    state.views[id].failure = Some(failure);
                 }
             });
         }
-        let target = self.core.log.since();
+        let target = self.typed.log.since();
         self.rebuilds.extend(
             replies
                 .into_iter()
@@ -214,10 +241,10 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     /// Serves every group of views that are behind the log with one chunk. Returns whether
     /// anything was done.
     fn feed_round(&mut self) -> bool {
-        if self.core.log.since_watch().is_closed() {
+        if self.typed.log.since_watch().is_closed() {
             return false;
         }
-        let target = self.core.log.since();
+        let target = self.typed.log.since();
         let Since::At(upto) = target else {
             return false;
         };
@@ -231,90 +258,28 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             return false;
         }
         for (since, members) in groups {
-            let chunk = catch_unwind(AssertUnwindSafe(|| self.read_chunk(since, upto)))
-                .unwrap_or_else(|panic| {
-                    let error = Arc::new(Error::Io(std::io::Error::other(format!(
-                        "the log panicked while reading: {}",
-                        panic_message(&panic)
-                    ))));
-                    Chunk {
-                        records: Vec::new(),
-                        last: None,
-                        stop: Some(Stop { seq: None, error }),
-                        exhausted: false,
-                    }
-                });
-            // A chunk that ends before `batch_size` covers everything up to `upto`, even when
-            // the last records were deleted and so not yielded: the views have then seen all.
-            let reached = match (chunk.exhausted && chunk.stop.is_none(), chunk.last) {
-                (true, _) => Since::At(upto),
-                (false, Some(last)) => last.since,
-                (false, None) => since,
-            };
+            let chunk = Chunk::read(&self.typed, since, upto, self.batch_size);
+            let reached = chunk.reached(since, upto);
             self.apply_chunk(&members, &chunk, reached);
         }
         true
     }
 
-    /// Reads, decodes and maps up to `batch_size` records after `since`, up to `upto`.
-    fn read_chunk(&self, since: Since, upto: Seq) -> Chunk<T> {
-        let lower = match since {
-            Since::Empty => Bound::Unbounded,
-            Since::At(seq) => Bound::Excluded(seq),
-        };
-        let mut chunk = Chunk {
-            records: Vec::with_capacity(self.batch_size.min(4096)),
-            last: None,
-            stop: None,
-            exhausted: false,
-        };
-        let iter = match self.core.log.range(lower, Bound::Included(upto), false) {
-            Ok(iter) => iter,
-            Err(error) => {
-                let error = Arc::new(error);
-                chunk.stop = Some(Stop { seq: None, error });
-                return chunk;
-            }
-        };
-        let mut iter = iter.fuse();
-        let mut read = 0;
-        let mut last_data = None;
-        for entry in iter.by_ref().take(self.batch_size) {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(error) => {
-                    let seq = record_seq(&error);
-                    let error = Arc::new(error);
-                    chunk.stop = Some(Stop { seq, error });
-                    break;
-                }
-            };
-            read += 1;
-            let seq = entry.seq;
-            match self.core.decode_for_views(seq, &entry.data) {
-                Ok(Some(value)) => chunk.records.push(Record { seq, value }),
-                Ok(None) => {}
-                Err(error) => {
-                    let error = Arc::new(error);
-                    chunk.stop = Some(Stop {
-                        seq: Some(seq),
-                        error,
-                    });
-                    break;
-                }
-            }
-            last_data = Some(entry);
-        }
-        // The fingerprint is taken once per chunk, of the last record the views passed.
-        chunk.last = last_data.map(|entry| Checkpoint::of(entry.seq, &entry.data));
-        chunk.exhausted = chunk.stop.is_none() && (read < self.batch_size || iter.next().is_none());
-        chunk
-    }
-
+    /// Applies a chunk to the views at `members` (indices into the slots, ascending), and
+    /// publishes where each now stands.
     fn apply_chunk(&mut self, members: &[usize], chunk: &Chunk<T>, reached: Since) {
         let now = Instant::now();
         let records = &chunk.records[..];
-        let mut applied = self.apply_views(members, chunk).into_iter();
+        // Groups list their members in slot order, so the slots come out in `members` order.
+        debug_assert!(members.windows(2).all(|w| w[0] < w[1]));
+        let chosen: Vec<&mut Slot<T>> = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(index, _)| members.contains(index))
+            .map(|(_, slot)| slot)
+            .collect();
+        let mut applied = chunk.apply_to(chosen).into_iter();
         let mut updates = Vec::with_capacity(members.len());
         for &index in members {
             let slot = &mut self.slots[index];
@@ -326,19 +291,19 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
                         slot.unflushed += records.len() as u64;
                         slot.first_unflushed.get_or_insert(now);
                     }
-                    Err(stop) => failure = Some((stop.seq, stop.error)),
+                    Err(failed) => failure = Some(failed),
                 }
-            } else if chunk.stop.is_none() {
+            } else if chunk.failure.is_none() {
                 // Nothing read (the rest was deleted): the view has still passed it.
                 slot.since = reached;
             }
-            if let (None, Some(stop)) = (&failure, &chunk.stop) {
-                failure = Some((stop.seq, stop.error.clone()));
+            if failure.is_none() {
+                failure.clone_from(&chunk.failure);
             }
             slot.failed = failure.is_some();
             updates.push((slot.id, slot.since, failure));
         }
-        self.shared.update(|state| {
+        self.views_watch.update(|state| {
             for (id, since, failure) in updates {
                 let entry = &mut state.views[id];
                 entry.since = since;
@@ -349,63 +314,12 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         });
     }
 
-    /// Applies `records` to each member view and returns the results in `members` order (none
-    /// for no records). Views run on threads of their own when there are several and enough
-    /// records (each view owns its state, so they can run at once; the feeder is otherwise the
-    /// bottleneck of indexing and rebuilds on more than one core).
-    fn apply_views(&mut self, members: &[usize], chunk: &Chunk<T>) -> Vec<Result<(), Stop>> {
-        let Some(checkpoint) = chunk.last else {
-            return Vec::new();
-        };
-        let records = &chunk.records[..];
-        let range = records
-            .first()
-            .zip(records.last())
-            .map(|(f, l)| (f.seq, l.seq));
-        // Groups list their members in slot order, so the slots come out in `members` order.
-        debug_assert!(members.windows(2).all(|w| w[0] < w[1]));
-        let mut chosen: Vec<&mut Slot<T>> = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .filter(|(index, _)| members.contains(index))
-            .map(|(_, slot)| slot)
-            .collect();
-        let apply = |slot: &mut Slot<T>| {
-            let name = slot.name.clone();
-            guarded(&name, range, || slot.view.apply(records, checkpoint))
-        };
-        if chosen.len() < 2 || records.len() < PARALLEL_FROM || !parallel() {
-            return chosen.into_iter().map(apply).collect();
-        }
-        let first = chosen.remove(0);
-        std::thread::scope(|scope| {
-            let others: Vec<_> = chosen
-                .into_iter()
-                .map(|slot| scope.spawn(move || apply(slot)))
-                .collect();
-            let mut results = vec![apply(first)];
-            for handle in others {
-                // `guarded` catches a view's panic, so a join error cannot come from a view.
-                results.push(handle.join().unwrap_or_else(|_| {
-                    Err(Stop {
-                        seq: None,
-                        error: Arc::new(Error::Io(std::io::Error::other(
-                            "a view's apply thread failed",
-                        ))),
-                    })
-                }));
-            }
-            results
-        })
-    }
-
     /// Answers the rebuilds whose views have all caught up (or failed).
     fn finish_rebuilds(&mut self) {
         if self.rebuilds.is_empty() {
             return;
         }
-        if self.core.log.since_watch().is_closed() {
+        if self.typed.log.since_watch().is_closed() {
             // The log was closed behind the database's back: the views cannot catch up.
             for pending in self.rebuilds.drain(..) {
                 let _ = pending.reply.send(Err(Error::Closed));
@@ -413,7 +327,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             return;
         }
         let slots = &self.slots;
-        let shared = &self.shared;
+        let views_watch = &self.views_watch;
         self.rebuilds.retain(|pending| {
             if !slots
                 .iter()
@@ -421,18 +335,11 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             {
                 return true;
             }
-            let state = shared.lock();
-            let failed = slots.iter().find(|slot| slot.failed).and_then(|slot| {
-                let entry = &state.views[slot.id];
-                entry
-                    .failure
-                    .as_ref()
-                    .map(|(seq, cause)| Error::ViewFailed {
-                        view: slot.name.to_string(),
-                        seq: *seq,
-                        cause: cause.clone(),
-                    })
-            });
+            let state = views_watch.lock();
+            let failed = slots
+                .iter()
+                .find(|slot| slot.failed)
+                .and_then(|slot| state.views[slot.id].failed_error());
             let _ = pending.reply.send(failed.map_or(Ok(()), Err));
             false
         });
@@ -462,7 +369,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if due.is_empty() {
             return Vec::new();
         }
-        if let Err(err) = self.core.log.flush() {
+        if let Err(err) = self.typed.log.flush() {
             // Views keep their unflushed records and try again one interval later.
             for index in due {
                 self.slots[index].first_unflushed = Some(now);
@@ -473,27 +380,26 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         let mut failures = Vec::new();
         for index in due {
             let slot = &mut self.slots[index];
-            let name = slot.name.clone();
-            match guarded(&name, None, || slot.view.flush()) {
+            match slot.flush() {
                 Ok(()) => {
                     slot.unflushed = 0;
                     slot.first_unflushed = None;
                 }
-                Err(stop) => {
+                Err(failure) => {
                     slot.failed = true;
                     errors.push(Error::ViewFailed {
-                        view: name.to_string(),
+                        view: slot.name.to_string(),
                         seq: None,
-                        cause: stop.error.clone(),
+                        cause: failure.cause.clone(),
                     });
-                    failures.push((slot.id, stop));
+                    failures.push((slot.id, failure));
                 }
             }
         }
         if !failures.is_empty() {
-            self.shared.update(|state| {
-                for (id, stop) in failures {
-                    state.views[id].failure = Some((stop.seq, stop.error));
+            self.views_watch.update(|state| {
+                for (id, failure) in failures {
+                    state.views[id].failure = Some(failure);
                 }
             });
         }
@@ -516,11 +422,10 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
     fn shutdown(mut self, reply: Option<Sender<Vec<Error>>>, rebuilds: Vec<Sender<Result<()>>>) {
         let mut errors = self.flush_due(true);
         for slot in &mut self.slots {
-            let name = slot.name.clone();
-            if let Err(stop) = guarded(&name, None, || slot.view.close()) {
+            if let Err(failure) = slot.close() {
                 errors.push(
-                    Arc::try_unwrap(stop.error).unwrap_or_else(|shared| Error::View {
-                        view: name.to_string(),
+                    Arc::try_unwrap(failure.cause).unwrap_or_else(|shared| Error::View {
+                        view: slot.name.to_string(),
                         source: shared.to_string().into(),
                     }),
                 );
@@ -535,63 +440,5 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if let Some(reply) = reply {
             let _ = reply.send(errors);
         }
-    }
-}
-
-/// Runs view code, turning its errors and panics into a [`Stop`] for the view `name`.
-/// `range` is the first and last seq of the records being applied, if any.
-fn guarded(
-    name: &str,
-    range: Option<(Seq, Seq)>,
-    f: impl FnOnce() -> Result<(), BoxError>,
-) -> Result<(), Stop> {
-    let seq = range.and_then(|(first, last)| (first == last).then_some(first));
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(Stop {
-            seq,
-            error: Arc::new(Error::View {
-                view: name.to_string(),
-                source,
-            }),
-        }),
-        Err(panic) => {
-            let message = panic_message(&panic);
-            let source: BoxError = match range {
-                Some((first, last)) => {
-                    format!("panicked applying records {first}..={last}: {message}").into()
-                }
-                None => format!("panicked: {message}").into(),
-            };
-            Err(Stop {
-                seq,
-                error: Arc::new(Error::View {
-                    view: name.to_string(),
-                    source,
-                }),
-            })
-        }
-    }
-}
-
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
-
-/// The seq a record-level log error belongs to.
-fn record_seq(error: &Error) -> Option<Seq> {
-    match error {
-        Error::NotFound { seq }
-        | Error::InvalidSeq { seq, .. }
-        | Error::Deleted { seq }
-        | Error::Mapper { seq, .. } => Some(*seq),
-        Error::Corrupt { seq, .. } => *seq,
-        _ => None,
     }
 }

@@ -21,24 +21,39 @@ pub use codec::{Codec, Json, Postcard, Raw};
 mod watch;
 pub use watch::{SinceWatch, Subscription};
 
-// The source of truth: an append-only log of byte records, and streams over it.
-mod log;
-pub use log::{Entry, Log, LogIter, LogStream, StreamOptions};
+// Records: raw as logs store them, decoded as views see them.
+mod record;
+pub use record::{Entry, Record};
 
-// Views: state built by streaming the log in order.
+// The source of truth: an append-only log of byte records, and streams over it.
+mod live;
+mod log;
+pub use log::{Log, LogIter, LogStream, StreamOptions};
+
+// Views: state built by streaming the log in order, and what their handles read it with.
+mod reader;
 mod view;
-pub use view::{
-    Checkpoint, CommitPolicy, Follow, LogReader, Record, Records, Stored, View, ViewContext,
-};
+pub use reader::{LiveRecords, LogReader, Records};
+pub use view::{Checkpoint, CommitPolicy, Stored, View, ViewContext};
 
 // Read waiting: how reads on a view wait until it has caught up.
+mod progress;
 mod sync;
-pub use sync::{Progress, ViewStatus, ViewSync, Wait};
+mod views_watch;
+pub use progress::{Progress, ViewStatus};
+pub use sync::{ViewSync, Wait};
 
 // The driver: one log in the middle, views around it, a feeder thread streaming between them.
+mod chunk;
 mod feeder;
 mod flume;
-pub use flume::{Flume, FlumeOptions, Mapper, Skipped, Stream, Undecodable};
+mod options;
+mod panic;
+mod slot;
+mod typed_log;
+pub use flume::Flume;
+pub use options::FlumeOptions;
+pub use typed_log::{Mapper, RecordStream, Skipped, Undecodable};
 
 // Conformance suites for `Log` and `View` implementations.
 #[cfg(feature = "testkit")]

@@ -5,17 +5,10 @@ use std::path::PathBuf;
 
 use crate::bounds;
 use crate::error::{Error, Result};
+use crate::live::LiveCursor;
+use crate::record::Entry;
 use crate::seq::{Seq, Since};
 use crate::watch::SinceWatch;
-
-/// One raw record of a log: its seq and its stored bytes.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Entry {
-    /// The record's position.
-    pub seq: Seq,
-    /// The record's bytes, as the codec wrote them.
-    pub data: Vec<u8>,
-}
 
 /// A finite iterator over raw records, as returned by [`Log::range`].
 pub type LogIter<'a> = Box<dyn Iterator<Item = Result<Entry>> + Send + 'a>;
@@ -79,7 +72,9 @@ pub trait Log: Send + Sync + 'static {
     /// The directory where this log's views keep their state, if the log has a local
     /// directory. It must belong to this log alone (for a log file `db/log.offset`, say,
     /// `db/log.offset.views`), so views of two logs in one directory never share state.
-    /// `None`: views live in memory and rebuild on every open.
+    /// `None`: views live in memory and rebuild on every open, unless the database is given
+    /// a directory with [`FlumeOptions::view_dir`](crate::FlumeOptions::view_dir), which
+    /// overrides this one.
     fn view_dir(&self) -> Option<PathBuf> {
         None
     }
@@ -93,6 +88,7 @@ pub trait Log: Send + Sync + 'static {
 /// assert_eq!(opts.limit_value(), Some(5));
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until given to a stream"]
 pub struct StreamOptions {
     lower: Bound<Seq>,
     upper: Bound<Seq>,
@@ -219,14 +215,12 @@ impl StreamOptions {
 /// It yields the records that exist when it starts (unless `old(false)`), then, if live, each
 /// record appended later, exactly once and in order. A live stream blocks in `next` until a
 /// record arrives; when the log closes it yields [`Error::Closed`] once and ends.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct LogStream<'a, L: Log> {
     log: &'a L,
     options: StreamOptions,
-    current: Option<LogIter<'a>>,
-    /// Everything up to here has been requested from the log (live mode).
-    covered: Since,
+    cursor: LiveCursor<LogIter<'a>>,
     remaining: Option<usize>,
-    done: bool,
 }
 
 impl<'a, L: Log> LogStream<'a, L> {
@@ -237,7 +231,7 @@ impl<'a, L: Log> LogStream<'a, L> {
             ));
         }
         let covered = log.since();
-        let current = match (options.old, covered) {
+        let old = match (options.old, covered) {
             (true, Since::At(snapshot)) => Some(log.range(
                 options.lower,
                 min_upper(options.upper, snapshot),
@@ -248,20 +242,18 @@ impl<'a, L: Log> LogStream<'a, L> {
         Ok(LogStream {
             log,
             remaining: options.limit,
-            done: !options.old && !options.live,
             options,
-            current,
-            covered,
+            cursor: LiveCursor::new(covered, old),
         })
     }
+}
 
-    /// Whether the upper bound has been passed, so a live stream can end.
-    fn past_upper(&self) -> bool {
-        match (self.options.upper, self.covered) {
-            (_, Since::Empty) | (Bound::Unbounded, _) => false,
-            (Bound::Included(u), Since::At(c)) => c >= u,
-            (Bound::Excluded(u), Since::At(c)) => c.get().saturating_add(1) >= u.get(),
-        }
+/// Whether a live stream has covered everything up to its upper bound, so it can end.
+fn past_upper(upper: Bound<Seq>, covered: Since) -> bool {
+    match (upper, covered) {
+        (_, Since::Empty) | (Bound::Unbounded, _) => false,
+        (Bound::Included(u), Since::At(c)) => c >= u,
+        (Bound::Excluded(u), Since::At(c)) => c.get().saturating_add(1) >= u.get(),
     }
 }
 
@@ -269,55 +261,25 @@ impl<L: Log> Iterator for LogStream<'_, L> {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Result<Entry>> {
-        loop {
-            if self.done || self.remaining == Some(0) {
-                return None;
-            }
-            if let Some(iter) = &mut self.current {
-                match iter.next() {
-                    Some(Ok(entry)) => {
-                        if let Some(n) = &mut self.remaining {
-                            *n -= 1;
-                        }
-                        return Some(Ok(entry));
-                    }
-                    Some(Err(err)) => {
-                        self.done = true;
-                        return Some(Err(err));
-                    }
-                    None => self.current = None,
-                }
-            }
-            if !self.options.live || self.past_upper() {
-                self.done = true;
-                return None;
-            }
-            let now = match self.log.since_watch().wait_change(self.covered, None) {
-                Ok(now) => now,
-                Err(err) => {
-                    self.done = true;
-                    return Some(Err(err));
-                }
-            };
-            let Since::At(snapshot) = now else {
-                continue;
-            };
-            let lower = match self.covered {
-                Since::Empty => self.options.lower,
-                Since::At(c) => max_lower(self.options.lower, c),
-            };
-            self.covered = now;
-            match self
-                .log
-                .range(lower, min_upper(self.options.upper, snapshot), false)
-            {
-                Ok(iter) => self.current = Some(iter),
-                Err(err) => {
-                    self.done = true;
-                    return Some(Err(err));
-                }
-            }
+        if self.remaining == Some(0) {
+            return None;
         }
+        let (log, options) = (self.log, &self.options);
+        let entry = self.cursor.next(
+            log.since_watch(),
+            |covered| options.live && !past_upper(options.upper, covered),
+            |after, upto| {
+                let lower = match after {
+                    Bound::Excluded(covered) => max_lower(options.lower, covered),
+                    _ => options.lower,
+                };
+                log.range(lower, min_upper(options.upper, upto), false)
+            },
+        )?;
+        if let (Ok(_), Some(n)) = (&entry, &mut self.remaining) {
+            *n -= 1;
+        }
+        Some(entry)
     }
 }
 

@@ -1,219 +1,16 @@
 //! The [`View`] trait: state built by streaming the log.
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::reader::LogReader;
+use crate::record::Record;
 use crate::seq::{Seq, Since};
 use crate::sync::ViewSync;
-use crate::watch::SinceWatch;
 
-/// Reads records from the database's log, decoded and mapped like everything views see: for
-/// view handles that answer with records (an index maps keys to seqs, then fetches; a query
-/// view scans when no index helps, and follows the log for live reads).
-pub struct LogReader<T> {
-    get: Arc<GetFn<T>>,
-    page: Arc<PageFn<T>>,
-    since: SinceWatch,
-}
-
-/// Reads the record at a seq.
-type GetFn<T> = dyn Fn(Seq) -> Result<T> + Send + Sync;
-/// Reads up to `max` records within bounds, in order.
-type PageFn<T> =
-    dyn Fn(Bound<Seq>, Bound<Seq>, bool, usize) -> Result<Vec<Record<T>>> + Send + Sync;
-
-impl<T> Clone for LogReader<T> {
-    fn clone(&self) -> Self {
-        LogReader {
-            get: self.get.clone(),
-            page: self.page.clone(),
-            since: self.since.clone(),
-        }
-    }
-}
-
-impl<T> LogReader<T> {
-    /// A reader from functions (the driver builds the real one): `get(seq)`, and
-    /// `page(lower, upper, reverse, max)` returning up to `max` records within the bounds in
-    /// order (reverse: highest seq first), and the log's since watch.
-    pub fn new(
-        get: impl Fn(Seq) -> Result<T> + Send + Sync + 'static,
-        page: impl Fn(Bound<Seq>, Bound<Seq>, bool, usize) -> Result<Vec<Record<T>>>
-        + Send
-        + Sync
-        + 'static,
-        since: SinceWatch,
-    ) -> LogReader<T> {
-        LogReader {
-            get: Arc::new(get),
-            page: Arc::new(page),
-            since,
-        }
-    }
-
-    /// The value at `seq`.
-    pub fn get(&self, seq: Seq) -> Result<T> {
-        (self.get)(seq)
-    }
-
-    /// The records within the bounds, in order (reverse: highest seq first), read a page at a
-    /// time: the iterator owns no borrow of the log and can be kept and sent to other threads.
-    /// It reads what the log holds as it goes; bound it above by the log's since for a fixed
-    /// cut.
-    pub fn records(&self, lower: Bound<Seq>, upper: Bound<Seq>, reverse: bool) -> Records<T> {
-        Records {
-            reader: self.clone(),
-            lower,
-            upper,
-            reverse,
-            page: std::collections::VecDeque::new(),
-            done: false,
-        }
-    }
-
-    /// The records after `after`, as they are appended: the records already there, then each
-    /// new one once the log has it, without gaps or repeats. It waits for appends (no timeout)
-    /// and ends with [`Error::Closed`](crate::Error::Closed) when the log closes, or after any
-    /// other error.
-    pub fn follow(&self, after: Since) -> Follow<T> {
-        Follow {
-            reader: self.clone(),
-            cursor: after,
-            target: None,
-            page: None,
-            done: false,
-        }
-    }
-
-    /// The log's since: where the log ends now, and a way to wait for it to grow.
-    pub fn since_watch(&self) -> &SinceWatch {
-        &self.since
-    }
-}
-
-/// The iterator of [`LogReader::follow`].
-pub struct Follow<T> {
-    reader: LogReader<T>,
-    cursor: Since,
-    /// Where the current page ends: the log's since when it was started.
-    target: Option<Since>,
-    page: Option<Records<T>>,
-    done: bool,
-}
-
-impl<T> Iterator for Follow<T> {
-    type Item = Result<Record<T>>;
-
-    fn next(&mut self) -> Option<Result<Record<T>>> {
-        while !self.done {
-            if let Some(page) = &mut self.page {
-                match page.next() {
-                    Some(Ok(record)) => {
-                        self.cursor = Since::At(record.seq);
-                        return Some(Ok(record));
-                    }
-                    Some(Err(e)) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                    None => self.page = None,
-                }
-            }
-            // Everything up to `target` has been read, skipped records and deleted ones too:
-            // move past them, or the same empty page would be read again and again.
-            if let Some(target) = self.target.take() {
-                self.cursor = self.cursor.max(target);
-            }
-            let watch = &self.reader.since;
-            if watch.get() <= self.cursor
-                && let Err(e) = watch.wait_change(self.cursor, None)
-            {
-                self.done = true;
-                return Some(Err(e));
-            }
-            let target = watch.get();
-            let Since::At(upper) = target else {
-                continue;
-            };
-            let lower = match self.cursor {
-                Since::Empty => Bound::Unbounded,
-                Since::At(seq) => Bound::Excluded(seq),
-            };
-            self.target = Some(target);
-            self.page = Some(self.reader.records(lower, Bound::Included(upper), false));
-        }
-        None
-    }
-}
-
-/// How many records [`Records`] reads at a time.
-const PAGE: usize = 256;
-
-/// The iterator of [`LogReader::records`].
-pub struct Records<T> {
-    reader: LogReader<T>,
-    lower: Bound<Seq>,
-    upper: Bound<Seq>,
-    reverse: bool,
-    page: std::collections::VecDeque<Record<T>>,
-    done: bool,
-}
-
-impl<T> Iterator for Records<T> {
-    type Item = Result<Record<T>>;
-
-    fn next(&mut self) -> Option<Result<Record<T>>> {
-        if let Some(record) = self.page.pop_front() {
-            return Some(Ok(record));
-        }
-        if self.done {
-            return None;
-        }
-        let page = match (self.reader.page)(self.lower, self.upper, self.reverse, PAGE) {
-            Ok(page) => page,
-            Err(err) => {
-                self.done = true;
-                return Some(Err(err));
-            }
-        };
-        if page.len() < PAGE {
-            self.done = true;
-        }
-        if let Some(last) = page.last() {
-            // The next page continues after the last record read.
-            if self.reverse {
-                self.upper = Bound::Excluded(last.seq);
-            } else {
-                self.lower = Bound::Excluded(last.seq);
-            }
-        }
-        self.page = page.into();
-        self.page.pop_front().map(Ok)
-    }
-}
-
-impl<T> std::fmt::Debug for LogReader<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LogReader")
-    }
-}
-
-/// A decoded record as views and readers see it.
-#[derive(Clone, PartialEq, Debug)]
-pub struct Record<T> {
-    /// The record's position in the log.
-    pub seq: Seq,
-    /// The decoded (and, if the database has a mapper, mapped) value.
-    pub value: T,
-}
-
-/// Where a view lives: its name and, if the log has one, the directory of that log's views.
+/// Where a view lives: its name and, if the database has one, the directory of its views.
 #[derive(Clone, Debug)]
 pub struct ViewContext {
     name: String,
@@ -235,9 +32,10 @@ impl ViewContext {
     }
 
     /// The directory where a persistent view keeps its files: one per log
-    /// ([`Log::view_dir`](crate::Log::view_dir)), so views of two logs never share state.
-    /// `None` for logs that live only in memory: the view then lives only in memory too and
-    /// rebuilds on every open.
+    /// ([`FlumeOptions::view_dir`](crate::FlumeOptions::view_dir), by default the log's
+    /// [`Log::view_dir`](crate::Log::view_dir)), so views of two logs never share state.
+    /// `None` when neither gives one (a log that lives only in memory): the view then lives
+    /// only in memory too and rebuilds on every open.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }

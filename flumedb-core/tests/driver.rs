@@ -1063,3 +1063,239 @@ fn floats_read_back_exactly() {
         assert_eq!(db.get(seq).unwrap()["x"].as_f64(), Some(f), "{f:e}");
     }
 }
+
+/// A view that counts records and persists the count with its checkpoint in
+/// `<its dir>/<name>.json`, and reports the directory it was given.
+struct Tally {
+    file: Option<std::path::PathBuf>,
+    count: Arc<AtomicUsize>,
+    applied: Arc<AtomicUsize>,
+    checkpoint: Checkpoint,
+    given_dir: Arc<Mutex<Option<Option<std::path::PathBuf>>>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TallyState {
+    count: usize,
+    checkpoint: Checkpoint,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            file: None,
+            count: Arc::default(),
+            applied: Arc::default(),
+            checkpoint: Checkpoint::EMPTY,
+            given_dir: Arc::default(),
+        }
+    }
+}
+
+impl View<Value> for Tally {
+    type Handle = (Arc<AtomicUsize>, ViewSync);
+    type Error = std::io::Error;
+
+    fn version(&self) -> u32 {
+        1
+    }
+    fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, std::io::Error> {
+        *self.given_dir.lock() = Some(ctx.dir().map(|dir| dir.to_path_buf()));
+        self.file = ctx
+            .dir()
+            .map(|dir| dir.join(format!("{}.json", ctx.name())));
+        let Some(file) = &self.file else {
+            return Ok(None);
+        };
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                let state: TallyState = serde_json::from_slice(&bytes)?;
+                self.count.store(state.count, Ordering::SeqCst);
+                self.checkpoint = state.checkpoint;
+                Ok(Some(Stored {
+                    version: 1,
+                    checkpoint: state.checkpoint,
+                }))
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+    fn handle(&self, sync: ViewSync, _: flumedb_core::LogReader<Value>) -> Self::Handle {
+        (self.count.clone(), sync)
+    }
+    fn apply(&mut self, records: &[Record<Value>], cp: Checkpoint) -> Result<(), std::io::Error> {
+        self.count.fetch_add(records.len(), Ordering::SeqCst);
+        self.applied.fetch_add(records.len(), Ordering::SeqCst);
+        self.checkpoint = cp;
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), std::io::Error> {
+        if let Some(file) = &self.file {
+            let state = TallyState {
+                count: self.count.load(Ordering::SeqCst),
+                checkpoint: self.checkpoint,
+            };
+            std::fs::write(file, serde_json::to_vec(&state)?)?;
+        }
+        Ok(())
+    }
+    fn reset(&mut self) -> Result<(), std::io::Error> {
+        self.count.store(0, Ordering::SeqCst);
+        self.checkpoint = Checkpoint::EMPTY;
+        if let Some(file) = &self.file {
+            let _ = std::fs::remove_file(file);
+        }
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+}
+
+fn tally(handle: &(Arc<AtomicUsize>, ViewSync)) -> usize {
+    handle.1.wait(Wait::Latest).unwrap();
+    handle.0.load(Ordering::SeqCst)
+}
+
+#[test]
+fn views_get_the_view_dir_option_else_the_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let views = tmp.path().join("not/yet/there");
+
+    // A log without a directory: views get the option's directory, created for them.
+    let view = Tally::new();
+    let given = view.given_dir.clone();
+    let detached: Flume<MemoryLog, Value> = FlumeOptions::new()
+        .view_dir(&views)
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    assert_eq!(detached.view_dir(), Some(views.as_path()));
+    detached.add_view("tally", view).unwrap();
+    assert_eq!(*given.lock(), Some(Some(views.clone())));
+    assert!(views.is_dir());
+    detached.close().unwrap();
+
+    // Without the option: the log's own, none for a log in memory.
+    let view = Tally::new();
+    let given = view.given_dir.clone();
+    let db = db();
+    assert_eq!(db.view_dir(), None);
+    db.add_view("tally", view).unwrap();
+    assert_eq!(*given.lock(), Some(None));
+    db.close().unwrap();
+
+    let log = MemoryLog::open(tmp.path().join("log")).unwrap();
+    let own = log.view_dir().unwrap();
+    let view = Tally::new();
+    let given = view.given_dir.clone();
+    let db = Flume::open(log, Json).unwrap();
+    assert_eq!(db.view_dir(), Some(own.as_path()));
+    db.add_view("tally", view).unwrap();
+    assert_eq!(*given.lock(), Some(Some(own)));
+    db.close().unwrap();
+}
+
+#[test]
+fn a_view_in_the_view_dir_option_persists_across_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log_dir = tmp.path().join("log");
+    let views = tmp.path().join("views");
+    let open = || {
+        FlumeOptions::new()
+            .view_dir(&views)
+            .open(MemoryLog::open(&log_dir).unwrap(), Json)
+            .unwrap()
+    };
+
+    let db: Flume<MemoryLog, Value> = open();
+    for i in 0..3 {
+        db.append(&json!({ "i": i })).unwrap();
+    }
+    let h = db.add_view("tally", Tally::new()).unwrap();
+    assert_eq!(tally(&h), 3);
+    let log_view_dir = db.log().view_dir().unwrap();
+    db.close().unwrap();
+    assert!(views.join("tally.json").is_file());
+    assert!(
+        !log_view_dir.exists(),
+        "the log's own view directory was used"
+    );
+
+    // Reopened: the view resumes from its stored state and is fed only the new record.
+    let db: Flume<MemoryLog, Value> = open();
+    db.append(&json!({ "i": 3 })).unwrap();
+    let view = Tally::new();
+    let applied = view.applied.clone();
+    let h = db.add_view("tally", view).unwrap();
+    assert_eq!(tally(&h), 4);
+    assert_eq!(
+        applied.load(Ordering::SeqCst),
+        1,
+        "rebuilt instead of resumed"
+    );
+    db.close().unwrap();
+}
+
+/// A memory log whose `range` panics once `armed`.
+struct PanickyLog {
+    inner: MemoryLog,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl Log for PanickyLog {
+    fn append(&self, data: &[u8]) -> flumedb_core::Result<Seq> {
+        self.inner.append(data)
+    }
+    fn append_batch(&self, records: &[&[u8]]) -> flumedb_core::Result<Vec<Seq>> {
+        self.inner.append_batch(records)
+    }
+    fn get(&self, seq: Seq) -> flumedb_core::Result<Vec<u8>> {
+        self.inner.get(seq)
+    }
+    fn since_watch(&self) -> &flumedb_core::SinceWatch {
+        self.inner.since_watch()
+    }
+    fn range(
+        &self,
+        lower: std::ops::Bound<Seq>,
+        upper: std::ops::Bound<Seq>,
+        reverse: bool,
+    ) -> flumedb_core::Result<flumedb_core::LogIter<'_>> {
+        if self.armed.load(Ordering::SeqCst) {
+            panic!("log bug");
+        }
+        self.inner.range(lower, upper, reverse)
+    }
+    fn flush(&self) -> flumedb_core::Result<()> {
+        self.inner.flush()
+    }
+    fn close(&self) -> flumedb_core::Result<()> {
+        self.inner.close()
+    }
+}
+
+#[test]
+fn a_log_that_panics_while_feeding_fails_the_views_with_a_typed_error() {
+    let log = PanickyLog {
+        inner: MemoryLog::new(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    };
+    let db: Flume<PanickyLog, Value> = Flume::open(log, Json).unwrap();
+    let (view, _) = Recorder::new();
+    let h = db.add_view("rec", view).unwrap();
+    db.append(&json!(1)).unwrap();
+    assert_eq!(h.values().unwrap(), vec![json!(1)]);
+    db.log().armed.store(true, Ordering::SeqCst);
+    db.append(&json!(2)).unwrap();
+    let err = h.values().unwrap_err();
+    let Error::ViewFailed { cause, .. } = &err else {
+        panic!("expected ViewFailed, got {err:?}");
+    };
+    assert!(
+        matches!(&**cause, Error::Panicked { what, message }
+            if what.contains("log") && message == "log bug"),
+        "{cause:?}"
+    );
+    assert!(err.to_string().contains("panicked: log bug"), "{err}");
+}

@@ -31,7 +31,7 @@ pub struct MemoryLog {
     closed: AtomicBool,
     /// Set when a failed append could not be undone in the file: appending more would put
     /// records after a partial one, so the log refuses appends until it is reopened.
-    broken: AtomicBool,
+    poisoned: AtomicBool,
     file: Option<Mutex<File>>,
     dir: Option<PathBuf>,
     recovered: u64,
@@ -50,7 +50,7 @@ impl MemoryLog {
             records: RwLock::new(Vec::new()),
             since: SinceWatch::new(Since::Empty),
             closed: AtomicBool::new(false),
-            broken: AtomicBool::new(false),
+            poisoned: AtomicBool::new(false),
             file: None,
             dir: None,
             recovered: 0,
@@ -99,7 +99,7 @@ impl MemoryLog {
             records: RwLock::new(records),
             since: SinceWatch::new(since),
             closed: AtomicBool::new(false),
-            broken: AtomicBool::new(false),
+            poisoned: AtomicBool::new(false),
             file: Some(Mutex::new(file)),
             dir: Some(dir.to_path_buf()),
             recovered,
@@ -145,11 +145,11 @@ impl MemoryLog {
         let mut records = self.records.write();
         // Checked under the lock `close` takes, so no append lands after close.
         self.check_open()?;
-        if self.broken.load(Ordering::Acquire) {
-            return Err(Error::Io(std::io::Error::other(
-                "an earlier failed append could not be undone in the log file; reopen the log \
-                 to repair it",
-            )));
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned {
+                path: self.dir.as_ref().map(|dir| dir.join(FILE_NAME)),
+                reason: "a failed append could not be undone in the log file".into(),
+            });
         }
         if let Some(file) = &self.file {
             let mut buf = Vec::with_capacity(batch.iter().map(|d| d.len() + FRAME_HEADER).sum());
@@ -173,7 +173,7 @@ impl MemoryLog {
             if let Err(err) = file.write_all(&buf) {
                 // Undo a partial write so that memory and file agree.
                 if file.set_len(before).is_err() {
-                    self.broken.store(true, Ordering::Release);
+                    self.poisoned.store(true, Ordering::Release);
                 }
                 return Err(self.file_error(err));
             }
@@ -301,12 +301,12 @@ impl Log for MemoryLog {
         }
         // Wait for appends in flight, then make the file durable.
         let _records = self.records.write();
-        let synced = match &self.file {
+        let durable = match &self.file {
             Some(file) => file.lock().sync_all(),
             None => Ok(()),
         };
         self.since.close();
-        synced.map_err(|e| self.file_error(e))
+        durable.map_err(|e| self.file_error(e))
     }
 
     fn view_dir(&self) -> Option<PathBuf> {
@@ -343,6 +343,25 @@ mod tests {
             log.get(Seq::new(u64::MAX)),
             Err(Error::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn a_poisoned_log_refuses_appends_with_a_typed_error_until_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = MemoryLog::open(dir.path()).unwrap();
+        log.append(b"one").unwrap();
+        // What a failed append whose partial write could not be cut off leaves behind.
+        log.poisoned.store(true, Ordering::Release);
+        match log.append(b"two") {
+            Err(Error::Poisoned {
+                path: Some(path), ..
+            }) => assert_eq!(path, dir.path().join(FILE_NAME)),
+            other => panic!("expected Poisoned, got {other:?}"),
+        }
+        assert_eq!(log.get(Seq::new(0)).unwrap(), b"one");
+        log.close().unwrap();
+        let log = MemoryLog::open(dir.path()).unwrap();
+        assert_eq!(log.append(b"two").unwrap(), Seq::new(1));
     }
 
     #[test]

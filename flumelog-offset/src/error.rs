@@ -107,18 +107,86 @@ impl std::error::Error for OffsetError {
     }
 }
 
+/// Each kind keeps its path and stays matchable: I/O errors become
+/// [`Error::File`](flumedb_core::Error::File), damage [`Error::Corrupt`](flumedb_core::Error::Corrupt),
+/// a log held elsewhere [`Error::Locked`](flumedb_core::Error::Locked), and a file of another
+/// format or version [`Error::Unsupported`](flumedb_core::Error::Unsupported), whose source is
+/// this `OffsetError` (downcast it for the details).
 impl From<OffsetError> for flumedb_core::Error {
     fn from(err: OffsetError) -> Self {
+        use flumedb_core::Error;
         match err {
             // Keep the path: a bare "Permission denied" does not say which file.
-            OffsetError::Io { path, source } => flumedb_core::Error::File { path, source },
-            OffsetError::BadHeader { .. } | OffsetError::NoValidRecord { .. } => {
-                flumedb_core::Error::Corrupt {
-                    seq: None,
-                    reason: err.to_string(),
-                }
-            }
-            other => flumedb_core::Error::InvalidArgument(other.to_string()),
+            OffsetError::Io { path, source } => Error::File { path, source },
+            OffsetError::BadHeader { .. } | OffsetError::NoValidRecord { .. } => Error::Corrupt {
+                seq: None,
+                reason: err.to_string(),
+            },
+            OffsetError::Locked { path } => Error::Locked { path },
+            OffsetError::UnsupportedVersion { ref path, .. }
+            | OffsetError::FormatMismatch { ref path, .. } => Error::Unsupported {
+                path: Some(path.clone()),
+                source: Box::new(err),
+            },
+            OffsetError::Unsupported(_) => Error::Unsupported {
+                path: None,
+                source: Box::new(err),
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flumedb_core::Error;
+
+    #[test]
+    fn conversions_keep_the_kind_and_the_path() {
+        let path = PathBuf::from("/db/log.offset");
+        let locked: Error = OffsetError::Locked { path: path.clone() }.into();
+        assert!(
+            matches!(&locked, Error::Locked { path: p } if *p == path),
+            "{locked:?}"
+        );
+        assert!(locked.to_string().contains("open elsewhere"), "{locked}");
+
+        let newer: Error = OffsetError::UnsupportedVersion {
+            path: path.clone(),
+            version: 9,
+        }
+        .into();
+        let Error::Unsupported {
+            path: Some(p),
+            source,
+        } = &newer
+        else {
+            panic!("expected Unsupported, got {newer:?}");
+        };
+        assert_eq!(*p, path);
+        assert!(matches!(
+            source.downcast_ref::<OffsetError>(),
+            Some(OffsetError::UnsupportedVersion { version: 9, .. })
+        ));
+        assert!(newer.to_string().contains("version 9"), "{newer}");
+
+        let mismatch: Error = OffsetError::FormatMismatch {
+            path: path.clone(),
+            found: "js",
+            requested: "native",
+        }
+        .into();
+        assert!(
+            matches!(&mismatch, Error::Unsupported { path: Some(p), .. } if *p == path),
+            "{mismatch:?}"
+        );
+        let other: Error = OffsetError::Unsupported("not a log".into()).into();
+        assert!(
+            matches!(&other, Error::Unsupported { path: None, source }
+                if source.downcast_ref::<OffsetError>().is_some()),
+            "{other:?}"
+        );
+        let damaged: Error = OffsetError::BadHeader { path: path.clone() }.into();
+        assert!(matches!(damaged, Error::Corrupt { seq: None, .. }));
     }
 }
