@@ -68,7 +68,7 @@ pub struct OffsetLog {
     /// Set when a failed write could not be undone, or an fsync failed: after a failed fsync
     /// the kernel may have dropped dirty pages, so nothing may be acknowledged any more. The
     /// log refuses appends (and publishes nothing) until it is reopened and recovered.
-    pub(crate) broken: Mutex<Option<String>>,
+    pub(crate) poisoned: Mutex<Option<String>>,
     /// Group commit: who is syncing, and how far the file is durable.
     pub(crate) durable: Mutex<DurableState>,
     pub(crate) durable_changed: Condvar,
@@ -129,17 +129,18 @@ impl OffsetLog {
         }
     }
 
-    pub(crate) fn check_broken(&self) -> Result<()> {
-        match &*self.broken.lock() {
-            Some(why) => Err(self.file_error(std::io::Error::other(format!(
-                "the log refuses writes after an earlier failure ({why}); reopen it to recover"
-            )))),
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        match &*self.poisoned.lock() {
+            Some(why) => Err(Error::Poisoned {
+                path: Some(self.path.clone()),
+                reason: why.clone(),
+            }),
             None => Ok(()),
         }
     }
 
-    pub(crate) fn set_broken(&self, why: String) {
-        self.broken.lock().get_or_insert(why);
+    pub(crate) fn set_poisoned(&self, why: String) {
+        self.poisoned.lock().get_or_insert(why);
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
@@ -185,7 +186,7 @@ impl Log for OffsetLog {
         }
         let synced = w.file.sync_all();
         // Anything written but not yet published (fsync mode) is durable now.
-        if synced.is_ok() && self.broken.lock().is_none() {
+        if synced.is_ok() && self.poisoned.lock().is_none() {
             self.publish(w.written, w.last);
         }
         // Let another open (or process) have the file; this object is done with it.
@@ -220,13 +221,17 @@ mod tests {
             matches!(err, Error::File { path: p, .. } if *p == path)
                 && err.to_string().contains(path.to_str().unwrap())
         };
+        let is_poisoned = |err: &Error| {
+            matches!(err, Error::Poisoned { path: Some(p), .. } if *p == path)
+                && err.to_string().contains(path.to_str().unwrap())
+        };
         let append = log.append(b"lost").unwrap_err();
         assert!(is_file_error(&append), "{append:?}");
+        // The failed append could not be undone: later writes are refused, naming the file.
         let del = log.del(seq).unwrap_err();
-        assert!(is_file_error(&del), "{del:?}");
-        // The failed append could not be undone: later appends are refused, naming the file.
+        assert!(is_poisoned(&del), "{del:?}");
         let refused = log.append(b"lost").unwrap_err();
-        assert!(is_file_error(&refused), "{refused:?}");
+        assert!(is_poisoned(&refused), "{refused:?}");
         assert_eq!(log.get(seq).unwrap(), b"kept");
     }
 }

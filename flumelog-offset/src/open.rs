@@ -158,7 +158,7 @@ pub(crate) fn open(
             last,
             buf: Vec::new(),
         }),
-        broken: Mutex::new(None),
+        poisoned: Mutex::new(None),
         durable: Mutex::new(DurableState {
             syncing: false,
             synced: end,

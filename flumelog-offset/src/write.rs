@@ -67,7 +67,7 @@ impl OffsetLog {
         }
         let mut w = self.writer.lock();
         self.check_open()?;
-        self.check_broken()?;
+        self.check_poisoned()?;
         let start = w.written;
         let mut pos = start;
         let mut buf = std::mem::take(&mut w.buf);
@@ -96,7 +96,7 @@ impl OffsetLog {
         if let Err(err) = written {
             // Undo a partial write, so no half frame stays in the file.
             if let Err(undo) = w.file.set_len(start) {
-                self.set_broken(format!("a failed append could not be undone: {undo}"));
+                self.set_poisoned(format!("a failed append could not be undone: {undo}"));
             }
             return Err(self.file_error(err));
         }
@@ -128,7 +128,7 @@ impl OffsetLog {
         loop {
             // After a failed fsync nothing may be acknowledged, even if a later fsync on the
             // same file succeeds (the error was reported once and the pages may be gone).
-            self.check_broken()?;
+            self.check_poisoned()?;
             if !own_sync_needed && state.synced >= target {
                 return Ok(());
             }
@@ -155,7 +155,7 @@ impl OffsetLog {
                     self.durable_changed.notify_all();
                 }
                 Err(err) => {
-                    self.set_broken(format!("fsync failed: {err}"));
+                    self.set_poisoned(format!("fsync failed: {err}"));
                     self.durable_changed.notify_all();
                     return Err(self.file_error(err));
                 }
@@ -176,7 +176,7 @@ impl OffsetLog {
         let _scans = self.scan_lock.write();
         let w = self.writer.lock();
         self.check_open()?;
-        self.check_broken()?;
+        self.check_poisoned()?;
         let (map, end) = self.snapshot()?;
         let at = seq.get();
         if at >= end {
@@ -204,7 +204,7 @@ impl OffsetLog {
         if self.durability == Durability::Fsync
             && let Err(err) = w.file.sync_data()
         {
-            self.set_broken(format!("fsync failed: {err}"));
+            self.set_poisoned(format!("fsync failed: {err}"));
             return Err(self.file_error(err));
         }
         Ok(())
