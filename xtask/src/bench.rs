@@ -1,8 +1,7 @@
 //! `cargo xtask bench`: the SSB workload on this project and on JS flumedb 2.1.8, side by
 //! side, in one run; prints the table and writes it to `bench/results/<date>-<n>.md`.
 
-#[path = "../../bench/ssb.rs"]
-mod ssb;
+use flumedb_bench as ssb;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
