@@ -162,6 +162,27 @@ mod tests {
     use super::*;
     use flumedb_core::{Seq, Since};
 
+    /// The on-disk bytes, byte for byte: files written by earlier releases must keep loading.
+    #[test]
+    fn file_bytes_are_pinned() {
+        let checkpoint = Checkpoint {
+            since: Since::At(Seq::new(371)),
+            fingerprint: 0x0000_002d_89ab_cdef,
+        };
+        let bytes = StateFile::encode(1, checkpoint, &serde_json::json!({"n": 6})).unwrap();
+        let body = br#"{"version":1,"checkpoint":{"since":371,"fingerprint":195583266287},"value":{"n":6}}"#;
+        let mut expected = b"FLRD".to_vec();
+        expected.extend([2, 0, 0, 0]);
+        expected.extend(crc32fast::hash(body).to_le_bytes());
+        expected.extend((body.len() as u64).to_le_bytes());
+        expected.extend(body);
+        assert_eq!(bytes, expected);
+        let empty = StateFile::encode(1, Checkpoint::EMPTY, &0i64).unwrap();
+        assert!(
+            empty.ends_with(br#"{"version":1,"checkpoint":{"since":null,"fingerprint":0},"value":0}"#)
+        );
+    }
+
     #[test]
     fn round_trip_and_corruption() {
         let dir = tempfile::tempdir().unwrap();
