@@ -40,6 +40,9 @@ mod feeder;
 mod flume;
 pub use flume::{Flume, FlumeOptions, Mapper, Skipped, Stream, Undecodable};
 
+// Writing a view's state file atomically, for views that keep their state in one file.
+pub mod persist;
+
 // Conformance suites for `Log` and `View` implementations.
 #[cfg(feature = "testkit")]
 pub mod testkit;
