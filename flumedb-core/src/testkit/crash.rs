@@ -55,7 +55,11 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator from `seed` (0, which xorshift cannot leave, is replaced by a constant).
     pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 { 0x2545_f491_4f6c_dd1d } else { seed })
+        Rng(if seed == 0 {
+            0x2545_f491_4f6c_dd1d
+        } else {
+            seed
+        })
     }
 
     /// A number in `0..n` (0 when `n` is 0).
@@ -182,7 +186,9 @@ impl Kill {
 /// Sends SIGKILL and reaps the child; whether the kill is what ended it.
 fn kill(child: &mut Child) -> Result<bool, String> {
     // Before `wait` the process is not reaped, so `kill` reaches it even if it has exited.
-    child.kill().map_err(|e| format!("killing the child: {e}"))?;
+    child
+        .kill()
+        .map_err(|e| format!("killing the child: {e}"))?;
     let status = child
         .wait()
         .map_err(|e| format!("waiting for the child: {e}"))?;
@@ -248,5 +254,44 @@ impl Trials {
         } else {
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // This test binary is libtest: started as a child it refuses `--crash-child` and exits
+    // with an error at once, printing nothing on stdout.
+
+    #[test]
+    fn a_child_that_exits_by_itself_fails_the_trial() {
+        let err = Kill::new(["x"])
+            .after_ms(2000..2001)
+            .run(&mut Rng::new(1))
+            .unwrap_err();
+        assert!(err.contains("exited by itself"), "{err}");
+    }
+
+    #[test]
+    fn a_child_that_never_gets_ready_fails_the_trial() {
+        let err = Kill::new(["x"])
+            .when_ready("ready")
+            .run(&mut Rng::new(1))
+            .unwrap_err();
+        assert!(err.contains("before it was ready"), "{err}");
+    }
+
+    #[test]
+    fn rng_is_the_xorshift_the_crash_tests_were_tuned_with() {
+        let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for n in [60, 400, 1, 7] {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            assert_eq!(rng.below(n), x % n);
+        }
+        assert_eq!(Rng::new(5).below(0), 0);
     }
 }
