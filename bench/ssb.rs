@@ -1,13 +1,12 @@
-//! A deterministic generator of SSB-like messages, shared by the benchmarks (included with
-//! `#[path]`): the same seed gives the same bytes.
+//! A deterministic generator of SSB-like messages, shared by the benchmarks (the crate
+//! `flumedb-bench`, a dev-dependency of the benchmarks and a dependency of `xtask`, never
+//! published): the same seed gives the same bytes.
 //!
 //! Each message is `{key, value: {previous, author, sequence, timestamp, hash, content,
 //! signature}, timestamp}`, about 550 bytes of JSON. 200 authors with a skewed distribution
 //! (a few write most); content types post ≈45 % (3–60 words, some non-ASCII), vote ≈35 %
 //! (linking an earlier message), contact ≈15 %, about ≈5 %; timestamps never decrease (the
 //! top-level receive timestamp repeats now and then, as in real feeds).
-
-#![allow(dead_code)]
 
 use serde_json::{Value, json};
 
@@ -30,9 +29,13 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    /// A number in `0..n`.
+    /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        (self.next_u64().checked_rem(n as u64).unwrap_or(0)) as usize
+    }
+    /// An item of `items` chosen at random (`None` when it is empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        items.get(self.below(items.len()))
     }
     /// A float in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
@@ -47,17 +50,13 @@ fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
         for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
+            let digit = ABC.get((n >> (18 - 6 * i) & 63) as usize);
+            match digit {
+                Some(&digit) if i <= chunk.len() => out.push(char::from(digit)),
+                _ => out.push('='),
             }
         }
     }
@@ -131,22 +130,28 @@ pub fn messages(n: usize, seed: u64) -> Vec<Value> {
     for _ in 0..n {
         // Skewed: the cube of a uniform number favours the first authors.
         let a = ((rng.unit().powi(3)) * AUTHORS as f64) as usize;
+        // `unit` is below 1, so `a` is below AUTHORS and this never skips.
+        let (Some(author), Some(sequence), Some(previous)) =
+            (authors.get(a), sequence.get_mut(a), last_key.get_mut(a))
+        else {
+            continue;
+        };
         timestamp += 1 + rng.below(60_000) as u64;
-        sequence[a] += 1;
+        *sequence += 1;
         let roll = rng.below(100);
         let content = if roll < 45 {
             let words: Vec<&str> = (0..3 + rng.below(58))
-                .map(|_| WORDS[rng.below(WORDS.len())])
+                .map(|_| rng.pick(WORDS).copied().unwrap_or_default())
                 .collect();
             json!({"type": "post", "text": words.join(" ")})
         } else if roll < 80 && !keys.is_empty() {
-            let link = keys[rng.below(keys.len())].clone();
+            let link = rng.pick(&keys).cloned().unwrap_or_default();
             json!({"type": "vote", "vote": {"link": link, "value": 1, "expression": "Like"}})
         } else if roll < 95 {
-            let other = &authors[rng.below(AUTHORS)];
+            let other = rng.pick(&authors);
             json!({"type": "contact", "contact": other, "following": rng.below(10) != 0})
         } else {
-            json!({"type": "about", "about": authors[a], "name": format!("user{}", rng.below(10_000))})
+            json!({"type": "about", "about": author, "name": format!("user{}", rng.below(10_000))})
         };
         let key = format!("%{}.sha256", base64(&rng.bytes(32)));
         // Received a little after it was written, in order; messages received in the same
@@ -155,9 +160,9 @@ pub fn messages(n: usize, seed: u64) -> Vec<Value> {
         let message = json!({
             "key": key,
             "value": {
-                "previous": last_key[a],
-                "author": authors[a],
-                "sequence": sequence[a],
+                "previous": previous,
+                "author": author,
+                "sequence": *sequence,
                 "timestamp": timestamp,
                 "hash": "sha256",
                 "content": content,
@@ -165,7 +170,7 @@ pub fn messages(n: usize, seed: u64) -> Vec<Value> {
             },
             "timestamp": received,
         });
-        last_key[a] = Some(key.clone());
+        *previous = Some(key.clone());
         keys.push(key);
         out.push(message);
     }
@@ -190,16 +195,16 @@ pub fn params(messages: &[Value], seed: u64) -> Value {
     let gets: Vec<usize> = (0..10_000).map(|_| rng.below(n)).collect();
     let level_get: Vec<Value> = (0..10_000)
         .map(|_| {
-            let m = &messages[rng.below(n)]["value"];
-            json!([m["author"], m["sequence"]])
+            let m = rng.pick(messages).and_then(|m| m.get("value"));
+            let field = |name: &str| m.and_then(|m| m.get(name)).cloned();
+            json!([field("author"), field("sequence")])
         })
         .collect();
     // A typical feed: the median author by message count (a few authors write most).
     let mut counts = std::collections::BTreeMap::new();
     for m in messages {
-        *counts
-            .entry(m["value"]["author"].as_str().unwrap_or_default())
-            .or_insert(0usize) += 1;
+        let author = m.pointer("/value/author").and_then(Value::as_str);
+        *counts.entry(author.unwrap_or_default()).or_insert(0usize) += 1;
     }
     let mut by_count: Vec<(usize, &str)> = counts.iter().map(|(a, c)| (*c, *a)).collect();
     by_count.sort();
@@ -210,6 +215,8 @@ pub fn params(messages: &[Value], seed: u64) -> Value {
         "level_get": level_get,
         "range_author": median,
         "query_author": median,
-        "query_since": messages.get(n / 2).map_or(json!(0), |m| m["timestamp"].clone()),
+        "query_since": messages
+            .get(n / 2)
+            .map_or(json!(0), |m| m.get("timestamp").cloned().unwrap_or_default()),
     })
 }

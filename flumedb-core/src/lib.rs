@@ -55,6 +55,9 @@ pub use flume::Flume;
 pub use options::FlumeOptions;
 pub use typed_log::{Mapper, RecordStream, Skipped, Undecodable};
 
+// Writing a view's state file atomically, for views that keep their state in one file.
+pub mod persist;
+
 // Conformance suites for `Log` and `View` implementations.
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -1,29 +1,7 @@
-//! The two on-disk formats, as pure functions over the file's bytes.
-//!
-//! **Native** (the default). A 16-byte header, then frames:
-//!
-//! | bytes | field |
-//! |---|---|
-//! | header `0..8` | magic `FLUMELOG` |
-//! | header `8..12` | format version, u32 LE (1) |
-//! | header `12..16` | CRC32 of header bytes `0..12`, u32 LE |
-//! | frame `+0..4` | `word`: payload length `L` (bits 0..31), bit 31 set when deleted; u32 LE |
-//! | frame `+4..8` | CRC32 of the payload, its initial value derived from `seq` and `word`; u32 LE |
-//! | frame `+8..8+L` | payload |
-//! | frame `+8+L..12+L` | `L` again, u32 LE, for reverse scans |
-//!
-//! The checksum covers the frame's own position, so a frame copied or read at the wrong
-//! offset never validates, and a scan can find frame starts from any position.
-//!
-//! **JS** (flumelog-offset 3.x), no header, all big-endian, trailer width `W` of 4, 6 or 8
-//! bytes (`offsetCodec` 32, 48 or 53):
-//!
-//! | bytes | field |
-//! |---|---|
-//! | `+0..4` | `L`, u32 |
-//! | `+4..4+L` | payload (all zeros when deleted) |
-//! | `+4+L..8+L` | `L`, u32 |
-//! | `+8+L..8+L+W` | end of this frame (= the next seq), uintW |
+//! The two on-disk formats, as pure functions over the file's bytes: the native format (a
+//! header, then frames checksummed against their position) and the JS format of flumelog-offset
+//! 3.x (big-endian frames with a trailer of 4, 6 or 8 bytes). The byte layouts are in
+//! `docs/file-formats.md` (section flumelog-offset), their one home.
 
 /// The native file's magic bytes.
 pub(crate) const MAGIC: &[u8; 8] = b"FLUMELOG";

@@ -3,14 +3,14 @@
 //! acknowledged record is there and intact, that nothing half-written is visible, and that
 //! appending continues. Many trials, in both durability modes and both formats.
 //!
-//! A custom harness (`harness = false`): the same binary is the child when run with
-//! `--child`. `FLUMEDB_SOAK=1` runs many more trials.
+//! A custom harness (`harness = false`) on `flumedb_core::testkit::crash`: the same binary is
+//! the child. `FLUMEDB_SOAK=1` runs many more trials.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::ExitCode;
 
+use flumedb_core::testkit::crash::{self, Kill, Rng, Trials};
 use flumedb_core::{Log, StreamOptions};
 use flumelog_offset::{Durability, Format, JsWidth, OffsetLog};
 
@@ -61,48 +61,27 @@ fn child(path: &Path, mode: &str, start: u64) -> ! {
     }
 }
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// One trial: returns a description of what went wrong, if anything.
-fn trial(rng: &mut Rng, mode: &str, rounds: usize) -> Result<(), String> {
+/// One trial: how many records were acknowledged, or a description of what went wrong.
+fn trial(rng: &mut Rng, mode: &str, rounds: usize) -> Result<usize, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let path = dir.path().join("log.offset");
     let mut acked: Vec<(u64, u64)> = Vec::new();
     for round in 0..rounds {
         let start = acked.last().map_or(0, |(i, _)| i + 1);
-        let mut child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-            .args(["--child", path.to_str().unwrap(), mode, &start.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let mut parts = line.split(' ');
-                if let (Some(i), Some(seq), None) = (parts.next(), parts.next(), parts.next())
-                    && let (Ok(i), Ok(seq)) = (i.parse::<u64>(), seq.parse::<u64>())
-                {
-                    acks.push((i, seq));
-                }
-            }
-            acks
-        });
-        std::thread::sleep(Duration::from_millis(5 + rng.below(60)));
-        child.kill().map_err(|e| e.to_string())?; // SIGKILL
-        child.wait().map_err(|e| e.to_string())?;
-        let acks = reader.join().map_err(|_| "reader panicked".to_string())?;
-        acked.extend(acks);
+        let path_arg = path.to_str().ok_or("the temporary path is not UTF-8")?;
+        // Killed 5–65 ms after it starts.
+        let lines = Kill::new([path_arg, mode, &start.to_string()])
+            .after_ms(5..65)
+            .run(rng)?;
+        // Each line is `i seq`, printed after the append of record `i` returned.
+        for line in &lines {
+            let mut parts = line.split(' ');
+            let ack = match (parts.next(), parts.next(), parts.next()) {
+                (Some(i), Some(seq), None) => i.parse::<u64>().ok().zip(seq.parse::<u64>().ok()),
+                _ => None,
+            };
+            acked.push(ack.ok_or_else(|| format!("round {round}: the child printed {line:?}"))?);
+        }
 
         // Reopen: everything acknowledged is there, in order, intact; nothing else but
         // whole records that were written just before the kill.
@@ -163,36 +142,20 @@ fn trial(rng: &mut Rng, mode: &str, rounds: usize) -> Result<(), String> {
     if parse(&log.get(seq).map_err(|e| e.to_string())?) != Some(next) {
         return Err("append after recovery reads back wrong".into());
     }
-    Ok(())
+    Ok(acked.len())
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--child") {
-        let start = args[4].parse().expect("start index");
-        child(Path::new(&args[2]), &args[3], start);
+fn main() -> ExitCode {
+    if let Some(args) = crash::child_args() {
+        let start = args[2].parse().expect("start index");
+        child(Path::new(&args[0]), &args[1], start);
     }
-    let trials = if std::env::var_os("FLUMEDB_SOAK").is_some() {
-        200
-    } else {
-        12
-    };
     let modes = ["native-fsync", "native-os", "js-fsync", "js-os"];
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let (mut passed, mut failed) = (0, 0);
-    for t in 0..trials {
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
+    Trials::new("offset crash (3 SIGKILLs per trial)", 12, 200).run(|t| {
         let mode = modes[t % modes.len()];
-        match trial(&mut rng, mode, 3) {
-            Ok(()) => passed += 1,
-            Err(why) => {
-                failed += 1;
-                eprintln!("crash trial {t} ({mode}) FAILED: {why}");
-            }
-        }
-    }
-    println!("crash trials: {trials} trials of 3 SIGKILLs each, in {modes:?}");
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+        trial(&mut rng, mode, 3)
+            .map(|acked| format!("{mode}: {acked} records acknowledged, all intact"))
+            .map_err(|why| format!("{mode}: {why}"))
+    })
 }

@@ -3,13 +3,15 @@
 //! checks that it is consistent with its own `since` (the rows are exactly those of the
 //! records up to it: the index never claims records it does not hold), and that reopening
 //! through flumedb completes it. Each trial bumps the version, so each is a rebuild from
-//! scratch. A custom harness; `FLUMEDB_SOAK=1` runs more trials.
+//! scratch. A custom harness (`harness = false`) on `flumedb_core::testkit::crash`;
+//! `FLUMEDB_SOAK=1` runs more trials.
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
+use std::process::ExitCode;
 use std::time::Duration;
 
+use flumedb_core::testkit::crash::{self, Kill, Rng, Trials};
 use flumedb_core::{Flume, Json, Log, StreamOptions};
 use flumelog_offset::OffsetLog;
 use flumeview_level::{Key, Level, ReadOptions};
@@ -68,35 +70,14 @@ fn inspect(dir: &Path) -> Result<Index, String> {
     Ok((meta, seqs))
 }
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn trial(dir: &Path, all: &[u64], version: u32, rng: &mut Rng) -> Result<String, String> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--child", dir.to_str().unwrap(), &version.to_string()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    // Kill a random moment after the child starts indexing (its view is open and reset).
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .map_err(|e| e.to_string())?;
-    if line.trim() != "indexing" {
-        return Err(format!("the child said {line:?}"));
-    }
-    std::thread::sleep(Duration::from_millis(rng.below(400)));
-    child.kill().map_err(|e| e.to_string())?;
-    child.wait().map_err(|e| e.to_string())?;
+    // Killed a random moment (0–400 ms) after the child starts indexing (its view is open and
+    // reset).
+    let dir_arg = dir.to_str().ok_or("the temporary path is not UTF-8")?;
+    Kill::new([dir_arg, &version.to_string()])
+        .when_ready("indexing")
+        .after_ms(0..400)
+        .run(rng)?;
 
     let (meta, rows) = inspect(dir)?;
     let indexed = match meta {
@@ -147,16 +128,10 @@ fn trial(dir: &Path, all: &[u64], version: u32, rng: &mut Rng) -> Result<String,
     ))
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--child") {
-        child(Path::new(&args[2]), args[3].parse().expect("version"));
+fn main() -> ExitCode {
+    if let Some(args) = crash::child_args() {
+        child(Path::new(&args[0]), args[1].parse().expect("version"));
     }
-    let trials = if std::env::var_os("FLUMEDB_SOAK").is_some() {
-        40
-    } else {
-        5
-    };
     let dir = tempfile::tempdir().unwrap();
     let all: Vec<u64> = {
         let log = OffsetLog::open(dir.path().join("log.offset")).unwrap();
@@ -176,23 +151,7 @@ fn main() {
         log.close().unwrap();
         seqs
     };
-    let mut rng = Rng(0x5eed_1234_abcd_9876);
-    let (mut passed, mut failed) = (0, 0);
-    for t in 0..trials {
-        match trial(dir.path(), &all, t as u32 + 1, &mut rng) {
-            Ok(what) => {
-                passed += 1;
-                println!("trial {t}: {what}");
-            }
-            Err(why) => {
-                failed += 1;
-                eprintln!("trial {t} FAILED: {why}");
-            }
-        }
-    }
-    println!("level crash trials: {trials} (SIGKILL during an index build)");
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    let mut rng = Rng::new(0x5eed_1234_abcd_9876);
+    Trials::new("level crash (SIGKILL during an index build)", 5, 40)
+        .run(|t| trial(dir.path(), &all, t as u32 + 1, &mut rng))
 }

@@ -7,8 +7,7 @@
 //! runs it on the files `cargo xtask bench` writes. Without them it generates its own
 //! messages (2,000 under `cargo test`, 100,000 under `cargo bench`) and checks its answers.
 
-#[path = "../../bench/ssb.rs"]
-mod ssb;
+use flumedb_bench as ssb;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flumedb_core::persist::{Loaded, Saved};
 use flumedb_core::{
     Checkpoint, Codec, CommitPolicy, Error, Json, LogReader, Progress, Record, Since, Stored, View,
     ViewContext, ViewSync, Wait,
@@ -16,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::ReduceError;
-use store::{Loaded, StateFile};
+use store::StateFile;
 
 /// The bound on a reduce view's state: cloned for readers, serialised to persist it.
 pub trait State: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
@@ -173,21 +174,14 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         self.file = Some(file);
         match loaded {
             Loaded::Missing | Loaded::Corrupt => Ok(None),
-            Loaded::State {
-                version,
-                checkpoint,
-                value,
-            } => {
-                if version == self.version {
+            Loaded::State(Saved { stored, value }) => {
+                if stored.version == self.version {
                     let mut current = self.shared.current.lock();
                     current.value = value;
-                    current.checkpoint = checkpoint;
+                    current.checkpoint = stored.checkpoint;
                     current.changes += 1;
                 }
-                Ok(Some(Stored {
-                    version,
-                    checkpoint,
-                }))
+                Ok(Some(stored))
             }
         }
     }
@@ -231,7 +225,11 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
                 // null): keep the last state written, which a reopen catches up from.
                 return Ok(());
             }
-            StateFile::encode(self.version, current.checkpoint, &current.value)?
+            let stored = Stored {
+                version: self.version,
+                checkpoint: current.checkpoint,
+            };
+            file.encode(stored, &current.value)?
         };
         file.write(&bytes)?;
         self.dirty = false;

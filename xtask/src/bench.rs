@@ -1,8 +1,7 @@
 //! `cargo xtask bench`: the SSB workload on this project and on JS flumedb 2.1.8, side by
 //! side, in one run; prints the table and writes it to `bench/results/<date>-<n>.md`.
 
-#[path = "../../bench/ssb.rs"]
-mod ssb;
+use flumedb_bench as ssb;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -320,8 +319,9 @@ fn report(
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or(Value::Null);
-    let js_versions = package["dependencies"]
-        .as_object()
+    let js_versions = package
+        .get("dependencies")
+        .and_then(Value::as_object)
         .map(|deps| {
             deps.iter()
                 .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?")))
@@ -371,8 +371,9 @@ fn report(
     out.push_str(&table(rust, js));
     if let Some(exact) = exact {
         let loss = |q: &str| {
-            let rows = exact[q]["rows"].as_i64().unwrap_or(0);
-            let expected = exact[q]["expected"].as_i64().unwrap_or(0);
+            let field = |f: &str| exact.get(q).and_then(|q| q.get(f)).and_then(Value::as_i64);
+            let rows = field("rows").unwrap_or(0);
+            let expected = field("expected").unwrap_or(0);
             format!("{rows} of {expected} ({} lost)", expected - rows)
         };
         let _ = writeln!(

@@ -1,7 +1,12 @@
-//! Conformance suites for [`Log`] and [`View`] implementations (feature `testkit`).
+//! Conformance suites for [`Log`] and [`View`] implementations, and a crash harness (feature
+//! `testkit`).
 //!
 //! The Rust counterpart of JS `test-flumelog`: every log crate runs [`log_suite`], every view
 //! crate runs [`view_suite`]. They panic (like `assert!`) on the first violation, naming it.
+//! [`crash`] kills a writing child process with SIGKILL at random moments, for crash tests of
+//! anything that persists.
+
+pub mod crash;
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
