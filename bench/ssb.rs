@@ -8,6 +8,8 @@
 //! (linking an earlier message), contact ≈15 %, about ≈5 %; timestamps never decrease (the
 //! top-level receive timestamp repeats now and then, as in real feeds).
 
+#![forbid(unsafe_code)]
+
 use serde_json::{Value, json};
 
 /// The number of authors.

@@ -154,6 +154,15 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         }
     }
 
+    /// The slot at `index`.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "indexes come from enumerating `slots`, which only ever grows"
+    )]
+    fn slot_mut(&mut self, index: usize) -> &mut Slot<T> {
+        &mut self.slots[index]
+    }
+
     fn run(mut self) {
         loop {
             let mut rebuild_replies = Vec::new();
@@ -206,7 +215,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         // already passed its wait sees the epoch change and reads again.
         self.views_watch.update(|state| {
             for slot in &self.slots {
-                let entry = &mut state.views[slot.id];
+                let entry = state.entry_mut(slot.id);
                 entry.since = Since::Empty;
                 entry.failure = None;
                 entry.epoch += 1;
@@ -226,7 +235,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if !failures.is_empty() {
             self.views_watch.update(|state| {
                 for (id, failure) in failures {
-                    state.views[id].failure = Some(failure);
+                    state.entry_mut(id).failure = Some(failure);
                 }
             });
         }
@@ -271,7 +280,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         let now = Instant::now();
         let records = &chunk.records[..];
         // Groups list their members in slot order, so the slots come out in `members` order.
-        debug_assert!(members.windows(2).all(|w| w[0] < w[1]));
+        debug_assert!(members.windows(2).all(|w| matches!(w, [a, b] if a < b)));
         let chosen: Vec<&mut Slot<T>> = self
             .slots
             .iter_mut()
@@ -282,7 +291,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         let mut applied = chunk.apply_to(chosen).into_iter();
         let mut updates = Vec::with_capacity(members.len());
         for &index in members {
-            let slot = &mut self.slots[index];
+            let slot = self.slot_mut(index);
             let mut failure = None;
             if let Some(result) = applied.next() {
                 match result {
@@ -305,7 +314,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         }
         self.views_watch.update(|state| {
             for (id, since, failure) in updates {
-                let entry = &mut state.views[id];
+                let entry = state.entry_mut(id);
                 entry.since = since;
                 if failure.is_some() {
                     entry.failure = failure;
@@ -339,7 +348,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
             let failed = slots
                 .iter()
                 .find(|slot| slot.failed)
-                .and_then(|slot| state.views[slot.id].failed_error());
+                .and_then(|slot| state.entry(slot.id).failed_error());
             let _ = pending.reply.send(failed.map_or(Ok(()), Err));
             false
         });
@@ -372,14 +381,14 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if let Err(err) = self.typed.log.flush() {
             // Views keep their unflushed records and try again one interval later.
             for index in due {
-                self.slots[index].first_unflushed = Some(now);
+                self.slot_mut(index).first_unflushed = Some(now);
             }
             return vec![err];
         }
         let mut errors = Vec::new();
         let mut failures = Vec::new();
         for index in due {
-            let slot = &mut self.slots[index];
+            let slot = self.slot_mut(index);
             match slot.flush() {
                 Ok(()) => {
                     slot.unflushed = 0;
@@ -399,7 +408,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Feeder<L, T, C> {
         if !failures.is_empty() {
             self.views_watch.update(|state| {
                 for (id, failure) in failures {
-                    state.views[id].failure = Some(failure);
+                    state.entry_mut(id).failure = Some(failure);
                 }
             });
         }

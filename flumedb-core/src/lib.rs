@@ -1,5 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// Library code never panics on input; tests may.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+#![forbid(unsafe_code)]
 
 // Positions: a record's `Seq`, and `Since`, how far a log or view has come.
 pub mod bounds;
@@ -60,4 +71,11 @@ pub mod persist;
 
 // Conformance suites for `Log` and `View` implementations.
 #[cfg(feature = "testkit")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a conformance kit for tests: it reports a violation by panicking, like assert!"
+)]
 pub mod testkit;

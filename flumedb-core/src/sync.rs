@@ -85,7 +85,7 @@ impl ViewSync {
         loop {
             let (_, epoch) = self.wait_for_target(wait, target, self.views_watch.read_timeout)?;
             let answer = f();
-            if self.views_watch.lock().views[self.id].epoch == epoch {
+            if self.views_watch.lock().entry(self.id).epoch == epoch {
                 return Ok(answer);
             }
         }
@@ -115,7 +115,7 @@ impl ViewSync {
             if state.closed {
                 return Err(Error::Closed);
             }
-            let entry = &state.views[self.id];
+            let entry = &state.entry(self.id);
             if let Some(err) = entry.failed_error() {
                 return Err(err);
             }
@@ -136,7 +136,7 @@ impl ViewSync {
 
     /// The last record the view has processed (without waiting).
     pub fn since(&self) -> Since {
-        self.views_watch.lock().views[self.id].since
+        self.views_watch.lock().entry(self.id).since
     }
 
     /// The view's progress against the log.
@@ -150,7 +150,7 @@ impl ViewSync {
         if state.closed {
             return Err(Error::Closed);
         }
-        match state.views[self.id].failed_error() {
+        match state.entry(self.id).failed_error() {
             Some(err) => Err(err),
             None => Ok(()),
         }

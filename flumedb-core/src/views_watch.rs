@@ -33,6 +33,26 @@ pub(crate) struct ViewsState {
     pub(crate) reserved: Vec<Arc<str>>,
 }
 
+impl ViewsState {
+    /// The entry of view `id`.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "ids are positions handed out as views are added; entries are never removed"
+    )]
+    pub(crate) fn entry(&self, id: usize) -> &ViewEntry {
+        &self.views[id]
+    }
+
+    /// The entry of view `id`, to update.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "ids are positions handed out as views are added; entries are never removed"
+    )]
+    pub(crate) fn entry_mut(&mut self, id: usize) -> &mut ViewEntry {
+        &mut self.views[id]
+    }
+}
+
 /// What stopped a view (or the reading of a chunk for views): the record it stopped on, if
 /// the error belongs to one, and the error.
 #[derive(Clone)]
@@ -119,7 +139,7 @@ impl ViewsWatch {
     /// View `id`'s progress against the log's `log_since`.
     pub(crate) fn progress(&self, id: usize, log_since: Since) -> Progress {
         let state = self.lock();
-        let entry = &state.views[id];
+        let entry = state.entry(id);
         Progress {
             view: entry.name.to_string(),
             since: entry.since,

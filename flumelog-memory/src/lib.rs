@@ -1,9 +1,20 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// Library code never panics on input; tests may.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+#![forbid(unsafe_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -140,8 +151,9 @@ impl MemoryLog {
         }
     }
 
-    /// Writes `batch` to the file (if any) and then to memory, all or nothing.
-    fn push(&self, batch: &[&[u8]]) -> Result<Vec<Seq>> {
+    /// Writes `batch` to the file (if any) and then to memory, all or nothing; returns the
+    /// seqs it took (consecutive).
+    fn push(&self, batch: &[&[u8]]) -> Result<Range<u64>> {
         let mut records = self.records.write();
         // Checked under the lock `close` takes, so no append lands after close.
         self.check_open()?;
@@ -180,11 +192,11 @@ impl MemoryLog {
         }
         let first = records.len() as u64;
         records.extend(batch.iter().map(|d| d.to_vec()));
-        let seqs: Vec<Seq> = (first..records.len() as u64).map(Seq::new).collect();
-        if let Some(last) = seqs.last() {
-            self.since.set(Since::At(*last));
+        let end = records.len() as u64;
+        if end > first {
+            self.since.set(Since::At(Seq::new(end - 1)));
         }
-        Ok(seqs)
+        Ok(first..end)
     }
 }
 
@@ -207,13 +219,16 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
         reason: format!("{what} in the record at byte {at} of {FILE_NAME}, with data after it"),
     };
     while at < bytes.len() {
-        let rest = &bytes[at..];
-        let Some(header) = rest.get(..FRAME_HEADER) else {
+        let Some(header) = bytes.get(at..at + FRAME_HEADER) else {
             break; // a torn header
         };
-        let word =
-            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-        if crc32fast::hash(&header[..8]) != word(8) {
+        let word = |i: usize| {
+            header
+                .get(i..i + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_le_bytes)
+        };
+        if header.get(..8).map(crc32fast::hash) != Some(word(8)) {
             if zeros(at + FRAME_HEADER) {
                 break; // a torn or zero-filled header at the end
             }
@@ -238,11 +253,11 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
 
 impl Log for MemoryLog {
     fn append(&self, data: &[u8]) -> Result<Seq> {
-        Ok(self.push(&[data])?[0])
+        Ok(Seq::new(self.push(&[data])?.start))
     }
 
     fn append_batch(&self, records: &[&[u8]]) -> Result<Vec<Seq>> {
-        self.push(records)
+        Ok(self.push(records)?.map(Seq::new).collect())
     }
 
     fn get(&self, seq: Seq) -> Result<Vec<u8>> {
@@ -274,10 +289,13 @@ impl Log for MemoryLog {
         };
         let indices = start..end.max(start);
         let read = move |index: u64| {
+            let seq = Seq::new(index);
             let records = self.records.read();
+            // Records are never removed, so an index below the length read above exists.
+            let data = records.get(index as usize).ok_or(Error::NotFound { seq })?;
             Ok(Entry {
-                seq: Seq::new(index),
-                data: records[index as usize].clone(),
+                seq,
+                data: data.clone(),
             })
         };
         if reverse {

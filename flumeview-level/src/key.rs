@@ -104,6 +104,7 @@ impl Key {
     /// This key with `seq` appended, to make keys unique: `[..items, seq]` for an array,
     /// `[self, seq]` otherwise. Records with equal fields then each keep a row (without it,
     /// the last record with a key wins, as in JS flumeview-level).
+    #[must_use]
     pub fn with_seq(self, seq: Seq) -> Key {
         let seq = Key::Number(seq.get() as f64);
         match self {

@@ -1,81 +1,17 @@
 //! The core view conformance suite, on a persisted and an in-memory log.
 
 use flumedb_core::testkit::{ViewSuite, view_suite};
-use flumedb_core::{
-    Checkpoint, CommitPolicy, Error, LogReader, Record, Stored, View, ViewContext, ViewSync,
-};
+use flumedb_core::{Checkpoint, Error, View, ViewContext};
 use flumelog_memory::MemoryLog;
-use flumeview_query::{Index, Pipeline, Query, QueryError, QueryHandle, QueryOptions};
+use flumeview_query::{Index, Pipeline, Query, QueryHandle, QueryOptions};
 use serde_json::{Value, json};
 
-/// A [`Query`] that reports the version it was made with.
-///
-/// A query view's version is derived from the version it is given *and* its index declarations
-/// (so a changed index rebuilds), while the suite checks that the version it asked for is
-/// stored. This reports one as the other exactly when the stored version is the query's own;
-/// everything else is the query's, untouched.
-struct AsVersion {
-    query: Query,
-    version: u32,
-}
-
-fn query(version: u32) -> AsVersion {
-    let query = Query::new(
+fn query(version: u32) -> Query {
+    Query::new(
         version,
         vec![Index::new("typ", ["type", "n"]), Index::new("num", ["n"])],
     )
-    .expect("valid indexes");
-    AsVersion { query, version }
-}
-
-impl View<Value> for AsVersion {
-    type Handle = QueryHandle;
-    type Error = QueryError;
-
-    fn version(&self) -> u32 {
-        self.version
-    }
-
-    fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, QueryError> {
-        let own = self.query.version();
-        Ok(self.query.open(ctx)?.map(|stored| Stored {
-            // Any other stored version is reported as one that differs from ours.
-            version: if stored.version == own {
-                self.version
-            } else {
-                self.version.wrapping_add(1)
-            },
-            ..stored
-        }))
-    }
-
-    fn handle(&self, sync: ViewSync, log: LogReader<Value>) -> QueryHandle {
-        self.query.handle(sync, log)
-    }
-
-    fn apply(
-        &mut self,
-        records: &[Record<Value>],
-        checkpoint: Checkpoint,
-    ) -> Result<(), QueryError> {
-        self.query.apply(records, checkpoint)
-    }
-
-    fn flush(&mut self) -> Result<(), QueryError> {
-        self.query.flush()
-    }
-
-    fn reset(&mut self) -> Result<(), QueryError> {
-        self.query.reset()
-    }
-
-    fn close(&mut self) -> Result<(), QueryError> {
-        self.query.close()
-    }
-
-    fn commit_policy(&self) -> CommitPolicy {
-        self.query.commit_policy()
-    }
+    .expect("valid indexes")
 }
 
 fn record(i: u64) -> Value {

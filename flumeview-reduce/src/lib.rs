@@ -1,5 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// Library code never panics on input; tests may.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+#![forbid(unsafe_code)]
 
 mod error;
 mod store;
@@ -60,17 +71,19 @@ fn reads_back<S: State>(state: &S) -> bool {
 /// assert_eq!(posts.get()?, 1);
 /// # Ok::<(), flumedb_core::Error>(())
 /// ```
+#[must_use = "a view does nothing until it is added to a database"]
 pub struct Reduce<T, S: State> {
     version: u32,
     initial: S,
     step: Step<T, S>,
-    shared: Arc<Shared<S>>,
+    cell: Arc<StateCell<S>>,
     file: Option<StateFile>,
     policy: CommitPolicy,
     dirty: bool,
 }
 
-struct Shared<S> {
+/// The state readers and the view share, and the signal that it changed.
+struct StateCell<S> {
     current: Mutex<Current<S>>,
     changed: Condvar,
 }
@@ -125,7 +138,7 @@ impl<T: 'static, S: State> Reduce<T, S> {
     fn from_step(version: u32, initial: S, step: Step<T, S>) -> Self {
         Reduce {
             version,
-            shared: Arc::new(Shared {
+            cell: Arc::new(StateCell {
                 current: Mutex::new(Current {
                     value: initial.clone(),
                     checkpoint: Checkpoint::EMPTY,
@@ -176,7 +189,7 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
             Loaded::Missing | Loaded::Corrupt => Ok(None),
             Loaded::State(Saved { stored, value }) => {
                 if stored.version == self.version {
-                    let mut current = self.shared.current.lock();
+                    let mut current = self.cell.current.lock();
                     current.value = value;
                     current.checkpoint = stored.checkpoint;
                     current.changes += 1;
@@ -188,14 +201,14 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
 
     fn handle(&self, sync: ViewSync, _log: LogReader<T>) -> ReduceHandle<S> {
         ReduceHandle {
-            shared: self.shared.clone(),
+            cell: self.cell.clone(),
             sync,
             version: self.version,
         }
     }
 
     fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), ReduceError> {
-        let mut current = self.shared.current.lock();
+        let mut current = self.cell.current.lock();
         let mut changed = false;
         for record in records {
             changed |= (self.step)(&mut current.value, &record.value);
@@ -206,7 +219,7 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         }
         drop(current);
         if changed {
-            self.shared.changed.notify_all();
+            self.cell.changed.notify_all();
         }
         self.dirty = true;
         Ok(())
@@ -219,7 +232,7 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         // The value and its seq are serialised together, under one lock, from the one thread
         // that applies records: the file never pairs a newer value with an older seq.
         let bytes = {
-            let current = self.shared.current.lock();
+            let current = self.cell.current.lock();
             if !reads_back(&current.value) {
                 // Written, it would load as another state (JSON stores NaN and infinity as
                 // null): keep the last state written, which a reopen catches up from.
@@ -238,12 +251,12 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
 
     fn reset(&mut self) -> Result<(), ReduceError> {
         {
-            let mut current = self.shared.current.lock();
+            let mut current = self.cell.current.lock();
             current.value = self.initial.clone();
             current.checkpoint = Checkpoint::EMPTY;
             current.changes += 1;
         }
-        self.shared.changed.notify_all();
+        self.cell.changed.notify_all();
         self.dirty = false;
         match &self.file {
             Some(file) => file.remove(),
@@ -252,8 +265,8 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
     }
 
     fn close(&mut self) -> Result<(), ReduceError> {
-        self.shared.current.lock().closed = true;
-        self.shared.changed.notify_all();
+        self.cell.current.lock().closed = true;
+        self.cell.changed.notify_all();
         Ok(())
     }
 
@@ -277,7 +290,7 @@ pub struct Reduced<S> {
 /// Reads a reduce view. Every read waits until the view has caught up (see [`Wait`]).
 #[derive(Clone)]
 pub struct ReduceHandle<S> {
-    shared: Arc<Shared<S>>,
+    cell: Arc<StateCell<S>>,
     sync: ViewSync,
     version: u32,
 }
@@ -301,7 +314,7 @@ impl<S: State> ReduceHandle<S> {
     /// The state with its seq and version, after waiting as `wait` says.
     pub fn get_meta_with(&self, wait: Wait) -> Result<Reduced<S>, Error> {
         self.sync.read(wait, || {
-            let current = self.shared.current.lock();
+            let current = self.cell.current.lock();
             Reduced {
                 since: current.checkpoint.since,
                 version: self.version,
@@ -318,15 +331,14 @@ impl<S: State> ReduceHandle<S> {
     }
 
     fn read_with<R>(&self, wait: Wait, mut f: impl FnMut(&S) -> R) -> Result<R, Error> {
-        self.sync
-            .read(wait, || f(&self.shared.current.lock().value))
+        self.sync.read(wait, || f(&self.cell.current.lock().value))
     }
 
     /// A live iterator of states: the current state (once caught up), then the new state each
     /// time it changes. Changes made within one applied batch arrive as one state. It ends
     /// with [`Error::Closed`] when the database closes, or the view's error if it fails.
-    pub fn stream(&self) -> StateStream<S> {
-        StateStream {
+    pub fn stream(&self) -> LiveStates<S> {
+        LiveStates {
             handle: self.clone(),
             seen: None,
             done: false,
@@ -340,13 +352,14 @@ impl<S: State> ReduceHandle<S> {
 }
 
 /// The live iterator from [`ReduceHandle::stream`].
-pub struct StateStream<S> {
+#[must_use = "iterators are lazy and do nothing unless consumed"]
+pub struct LiveStates<S> {
     handle: ReduceHandle<S>,
     seen: Option<u64>,
     done: bool,
 }
 
-impl<S: State> Iterator for StateStream<S> {
+impl<S: State> Iterator for LiveStates<S> {
     type Item = Result<S, Error>;
 
     fn next(&mut self) -> Option<Result<S, Error>> {
@@ -354,15 +367,15 @@ impl<S: State> Iterator for StateStream<S> {
             return None;
         }
         if let Some(seen) = self.seen {
-            let shared = &self.handle.shared;
-            let mut current = shared.current.lock();
+            let cell = &self.handle.cell;
+            let mut current = cell.current.lock();
             while current.changes == seen {
                 if current.closed {
                     self.done = true;
                     return Some(Err(Error::Closed));
                 }
                 // Closing wakes this wait; a failed view does not, so look now and then.
-                let _ = shared
+                let _ = cell
                     .changed
                     .wait_for(&mut current, Duration::from_millis(100));
                 if current.changes == seen
@@ -375,7 +388,7 @@ impl<S: State> Iterator for StateStream<S> {
         }
         // Read like any other read: behind the readiness gate, caught up, safe from resets.
         let read = self.handle.sync.read(Wait::Latest, || {
-            let current = self.handle.shared.current.lock();
+            let current = self.handle.cell.current.lock();
             (current.changes, current.value.clone())
         });
         match read {

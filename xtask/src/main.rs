@@ -1,5 +1,7 @@
 //! Project tasks. `cargo xtask test-all` runs every check CI runs.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod test_all;
 mod workspace;
