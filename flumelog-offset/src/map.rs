@@ -42,7 +42,7 @@ impl GrowingMap {
         // touch bytes below the log's committed end, which is never past the end of the file
         // (the writer extends the file before it moves the committed end), so no page past
         // the end of the file is accessed. Bytes below the committed end change only through
-        // `del`, which readers detect (see `OffsetLog`). Another process truncating the file
+        // `del`, which readers detect (see `seqlock.rs`). Another process truncating the file
         // under us would make reads fault: the log file must only be changed through this
         // crate (as with any memory-mapped database).
         unsafe { MmapOptions::new().len(len).map(file) }

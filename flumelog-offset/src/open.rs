@@ -96,7 +96,7 @@ pub(crate) fn open(
         }
     };
     if end == format.first() && matches!(format, Format::Js(_)) && bytes.iter().any(|b| *b != 0) {
-        // Not one valid frame: this is no JS log of this width (JS itself crashes here).
+        // Not one valid frame: this is no JS log of this width.
         // Cutting it to nothing could destroy someone's data, so refuse.
         return Err(OffsetError::Unsupported(format!(
             "{}: no valid {} frame anywhere in {size} bytes; not a flumelog-offset log \

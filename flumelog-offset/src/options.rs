@@ -1,4 +1,4 @@
-//! Options for opening an [`OffsetLog`](crate::OffsetLog).
+//! Options for opening an [`OffsetLog`].
 
 use std::path::Path;
 

@@ -3,8 +3,8 @@
 //! returns a half-deleted record.
 //!
 //! One implementation for `get`, the iterators and the seek helpers. The tests below are a loom
-//! model check of exactly this code: `cargo xtask loom` (or `RUSTFLAGS="--cfg loom" cargo test
-//! -p flumelog-offset --lib seqlock`).
+//! model check of exactly this code, run by `cargo xtask test-all` (alone:
+//! `RUSTFLAGS="--cfg loom" cargo test --release -p flumelog-offset --lib seqlock`).
 
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU64, Ordering, fence};
@@ -27,6 +27,7 @@ impl SeqLock {
     ///
     /// `read` may observe torn bytes in a run that is then thrown away, so it must not act on
     /// them beyond returning a value (no panics on bad bytes: it returns an error instead).
+    #[inline]
     pub(crate) fn read<R>(&self, mut read: impl FnMut() -> R) -> R {
         loop {
             let before = self.version.load(Ordering::Acquire);
@@ -121,9 +122,8 @@ mod tests {
         });
     }
 
-    /// The reader `get` had before this module: no fence between the copy and the re-check
-    /// (with the writer it had, which bumped the version with `AcqRel`). The model must catch
-    /// it, or the test above proves nothing.
+    /// A reader with no fence between the copy and the re-check, against a writer that bumps
+    /// the version with `AcqRel`: the model must catch it, or the test above proves nothing.
     #[test]
     #[should_panic(expected = "torn read")]
     fn the_unfenced_reader_is_caught() {
