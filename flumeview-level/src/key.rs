@@ -4,16 +4,8 @@
 //! Order: `Null` < `false` < `true` < numbers (numeric) < strings (by code point) < arrays
 //! (element by element; a prefix sorts first) < `Max`.
 //!
-//! Encoding (our own, compact; not charwise's bytes): a tag byte, then
-//!
-//! | key | bytes |
-//! |---|---|
-//! | `Null` | `10` |
-//! | `false` / `true` | `20` / `21` |
-//! | number | `30`, 8 bytes: the f64's bits, big-endian, sign bit flipped (negative: all bits flipped); `-0` is `0`; NaN is refused |
-//! | string | `40`, the UTF-8 bytes with `00` → `01 01` and `01` → `01 02`, then `00` |
-//! | array | `50`, the elements, then `00` |
-//! | `Max` | `FF` |
+//! Encoding: a tag byte per type, then the value; the bytes are laid out in
+//! `docs/file-formats.md` (section flumeview-level rows), their one home.
 //!
 //! Byte order of encodings equals key order: tags follow the type order, the number transform
 //! is monotonic, the string escape keeps byte order and its `00` terminator sorts before any

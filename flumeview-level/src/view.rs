@@ -93,8 +93,8 @@ impl<T: Send + 'static> View<T> for Level<T> {
         self.state.set_store(Some(store.clone()));
         match store.get(META)?.map(|meta| layout::decode_meta(&meta)) {
             Some(Ok(stored)) => Ok(Some(stored)),
-            // Rows without a (readable) META cannot be trusted (JS left such indexes): clear
-            // them, durably, and rebuild.
+            // Rows without a (readable) META cannot be trusted: clear them, durably, and
+            // rebuild.
             Some(Err(_)) | None => {
                 if !store.is_empty()? {
                     store.clear()?;
@@ -147,8 +147,8 @@ impl<T: Send + 'static> View<T> for Level<T> {
             .map(|span| (span.key_in(&keys), &span.value[..]))
             .collect();
         // Sorted, consecutive inserts find their place in the engine's memtable near the last
-        // one (measured: see the README). Equal keys keep their log order (stable sort), so
-        // the later record still wins.
+        // one (docs/performance.md). Equal keys keep their log order (stable sort), so the
+        // later record still wins.
         rows.sort_by(|a, b| a.0.cmp(b.0));
         // One write per key: the engine gives all of a batch's writes one sequence number, so
         // for equal keys it is this code, not the engine, that makes the later record win.
@@ -190,8 +190,8 @@ impl<T: Send + 'static> View<T> for Level<T> {
     }
 
     fn reset(&mut self) -> Result<(), LevelError> {
-        // Cleared before the rebuild starts (JS cleared without waiting, racing the rebuild,
-        // and left indexes empty). Live readers end: their old rows are gone.
+        // Cleared before the rebuild starts, so the clear cannot race rebuilt rows. Live
+        // readers end: their old rows are gone.
         let mut subscribers = self.state.live();
         let store = self.store()?;
         store.clear()?;

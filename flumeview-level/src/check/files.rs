@@ -166,8 +166,8 @@ fn hash_piece(
 }
 
 /// The CRC32 and length of each file (`sizes`: what its metadata said, to cut it into
-/// pieces), read on up to 4 threads. Reading and checksumming are most of the cost of
-/// opening a large store: ~0.2 ms per MiB on one thread.
+/// pieces), read on up to 4 threads: reading and checksumming are most of the cost of
+/// opening a large store (docs/performance.md).
 pub(super) fn crcs(files: &[(&Path, u64)]) -> Vec<std::io::Result<(u32, u64)>> {
     let mut pieces = Vec::new();
     for (file, (_, size)) in files.iter().enumerate() {

@@ -183,7 +183,7 @@ mod tests {
     /// - fjall holds its lock file (`lock`) while the database is open and frees it when the
     ///   last handle drops; the journal is emptied only under that lock, once fjall is gone.
     /// - With every memtable flushed, emptying that file loses nothing: fjall replays it at
-    ///   every open (up to 64 MB, ~0.4 s per 50 MB), so emptying it makes reopening read table
+    ///   every open (up to 64 MB: most of a reopen), so emptying it makes reopening read table
     ///   metadata only. An empty journal is what fjall's recovery truncates an unused one to,
     ///   and it then takes the sequence numbers from the tables: later writes of a key still
     ///   win over its older rows, read from the journal or from tables.

@@ -14,17 +14,12 @@ use crate::check::{self, Known, Repaired, Verdict};
 use crate::error::LevelError;
 
 /// Worker threads for fjall's flushes and compactions, per database (so per directory, shared
-/// by its level views): 2, fjall's own default on 2 cores; builds were faster than with 1
-/// (see the README).
+/// by its level views): fjall's default on 2 cores, and faster builds than 1
+/// (docs/performance.md).
 const WORKER_THREADS: usize = 2;
 
-/// The memtable size of each view's keyspace (fjall's default is 64 MiB). Measured with
-/// `cargo xtask bench --n 1000000` (three views, 3 index rows of 40–90 bytes per message):
-/// appending and indexing took 16.5 s with 64 MiB, 12.3 s with 16 MiB, 10.2 s with 8 MiB and
-/// 13.7 s with 4 MiB, and peak anonymous memory fell from 383 MB to 217 MB (16 MiB). The
-/// level benchmark (1M records, small keys) stayed within its run-to-run noise at 16 MiB
-/// (build 362k records/s, get 6.8 µs) but got slower at 8 MiB (get 9.6 µs right after the
-/// build, with more tables still to compact).
+/// The memtable size of each view's keyspace, below fjall's 64 MiB: faster indexing and less
+/// memory with several views, without the slower gets of smaller ones (docs/performance.md).
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The options of every view's keyspace.

@@ -247,7 +247,7 @@ impl FjallStore {
         }
         let deadline = Instant::now() + CLOSE_FLUSH_TIMEOUT;
         // Without this, the next open replays every row since the last memtable flush from
-        // the journal (seconds for tens of MB); with it, reopening reads only table metadata.
+        // the journal; with it, reopening reads only table metadata.
         let own = {
             let state = self.dir.state.read();
             match self.handles(&state) {

@@ -18,8 +18,8 @@ fn is_valid_keyspace_name(name: &str) -> bool {
 
 /// The keyspace of a view: `view-<name>` for names of `[A-Za-z0-9_-]`, other names
 /// hex-encoded (`viewx-<hex>`), and names whose encoding would not fit fjall's 255 bytes as
-/// the SHA-256 of the name (`viewh-<hex>`). The first two forms are those of earlier
-/// versions, so existing indexes keep their keyspaces.
+/// the SHA-256 of the name (`viewh-<hex>`). The first two forms must not change: existing
+/// indexes live under them.
 pub(super) fn keyspace_name(view: &str) -> Result<String, LevelError> {
     let plain = view
         .bytes()
