@@ -114,6 +114,15 @@ pub enum Error {
         /// The log's own error.
         source: BoxError,
     },
+    /// The log's file is damaged where opening must read it (its header, or no valid record
+    /// at all), so it cannot be opened without losing data; nothing was changed. `source` is
+    /// the log's own error (for `flumelog-offset` an `OffsetError`, to downcast to).
+    DamagedFile {
+        /// The file.
+        path: PathBuf,
+        /// The log's own error.
+        source: BoxError,
+    },
     /// Code panicked and the driver caught the panic: a log while it was read for the views,
     /// or the driver's own feeder thread (a bug of flumedb). The views it was feeding stop
     /// with this error, so reads fail at once instead of waiting for ever.
@@ -206,6 +215,7 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Unsupported { source, .. } => write!(f, "unsupported file: {source}"),
+            Error::DamagedFile { source, .. } => write!(f, "damaged file: {source}"),
             Error::Panicked { what, message } => write!(f, "{what} panicked: {message}"),
             Error::Io(err) => write!(f, "I/O error: {err}"),
             Error::File { path, source } => write!(f, "I/O error on {}: {source}", path.display()),
@@ -219,7 +229,8 @@ impl std::error::Error for Error {
             Error::Codec(err) => Some(err),
             Error::Mapper { source, .. }
             | Error::View { source, .. }
-            | Error::Unsupported { source, .. } => Some(source.as_ref()),
+            | Error::Unsupported { source, .. }
+            | Error::DamagedFile { source, .. } => Some(source.as_ref()),
             Error::ViewFailed { cause, .. } => Some(cause.as_ref()),
             Error::Io(err) | Error::File { source: err, .. } => Some(err),
             _ => None,

@@ -64,6 +64,7 @@ mod slot;
 mod typed_log;
 pub use flume::Flume;
 pub use options::FlumeOptions;
+pub use panic::panic_message;
 pub use typed_log::{Mapper, RecordStream, Skipped, Undecodable};
 
 // Writing a view's state file atomically, for views that keep their state in one file.

@@ -3,17 +3,9 @@
 //! A view persists its [`Stored`] (`{version, checkpoint}`, the checkpoint holding `since`)
 //! together with the state that includes exactly the records up to `since`, in one write, so a
 //! crash leaves the old file or the new one, whole. [`StateFile`] does this for a state any
-//! `serde` type can hold: a checksummed envelope around the JSON body
-//! `{"version":…,"checkpoint":{"since":…,"fingerprint":…},"value":…}` (all integers
-//! little-endian):
-//!
-//! | bytes | field |
-//! |---|---|
-//! | 0..4 | magic, chosen by the view (`FLRD` for flumeview-reduce) |
-//! | 4..8 | envelope format, u32, chosen by the view |
-//! | 8..12 | CRC32 of the body, u32 |
-//! | 12..20 | body length, u64 |
-//! | 20.. | body: JSON `{version, checkpoint, value}` |
+//! `serde` type can hold: a checksummed envelope (magic and format chosen by the view) around
+//! the JSON body `{version, checkpoint, value}`; the byte layout is in docs/file-formats.md
+//! ("flumeview-reduce state").
 //!
 //! [`write_atomic`] is the write underneath, for views with a file format of their own: write
 //! `<file>.tmp`, fsync it, rename it over the file, fsync the directory.

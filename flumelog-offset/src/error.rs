@@ -53,7 +53,12 @@ pub enum OffsetError {
         bytes: u64,
     },
     /// The file is not a log this crate can open safely (e.g. no valid frame at all).
-    Unsupported(String),
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// Why it is not one.
+        reason: String,
+    },
 }
 
 impl fmt::Display for OffsetError {
@@ -93,7 +98,9 @@ impl fmt::Display for OffsetError {
                 "{}: the log is open elsewhere (another process, or another open in this one)",
                 path.display()
             ),
-            OffsetError::Unsupported(msg) => f.write_str(msg),
+            OffsetError::Unsupported { path, reason } => {
+                write!(f, "{}: {reason}", path.display())
+            }
         }
     }
 }
@@ -108,7 +115,8 @@ impl std::error::Error for OffsetError {
 }
 
 /// Each kind keeps its path and stays matchable: I/O errors become
-/// [`Error::File`](flumedb_core::Error::File), damage [`Error::Corrupt`](flumedb_core::Error::Corrupt),
+/// [`Error::File`](flumedb_core::Error::File), a damaged header or a file without one valid
+/// record [`Error::DamagedFile`](flumedb_core::Error::DamagedFile),
 /// a log held elsewhere [`Error::Locked`](flumedb_core::Error::Locked), and a file of another
 /// format or version [`Error::Unsupported`](flumedb_core::Error::Unsupported), whose source is
 /// this `OffsetError` (downcast it for the details).
@@ -118,18 +126,20 @@ impl From<OffsetError> for flumedb_core::Error {
         match err {
             // Keep the path: a bare "Permission denied" does not say which file.
             OffsetError::Io { path, source } => Error::File { path, source },
-            OffsetError::BadHeader { .. } | OffsetError::NoValidRecord { .. } => Error::Corrupt {
-                seq: None,
-                reason: err.to_string(),
-            },
+            OffsetError::BadHeader { ref path } | OffsetError::NoValidRecord { ref path, .. } => {
+                Error::DamagedFile {
+                    path: path.clone(),
+                    source: Box::new(err),
+                }
+            }
             OffsetError::Locked { path } => Error::Locked { path },
             OffsetError::UnsupportedVersion { ref path, .. }
             | OffsetError::FormatMismatch { ref path, .. } => Error::Unsupported {
                 path: Some(path.clone()),
                 source: Box::new(err),
             },
-            OffsetError::Unsupported(_) => Error::Unsupported {
-                path: None,
+            OffsetError::Unsupported { ref path, .. } => Error::Unsupported {
+                path: Some(path.clone()),
                 source: Box::new(err),
             },
         }
@@ -180,13 +190,22 @@ mod tests {
             matches!(&mismatch, Error::Unsupported { path: Some(p), .. } if *p == path),
             "{mismatch:?}"
         );
-        let other: Error = OffsetError::Unsupported("not a log".into()).into();
+        let other: Error = OffsetError::Unsupported {
+            path: path.clone(),
+            reason: "not a log".into(),
+        }
+        .into();
         assert!(
-            matches!(&other, Error::Unsupported { path: None, source }
-                if source.downcast_ref::<OffsetError>().is_some()),
+            matches!(&other, Error::Unsupported { path: Some(p), source }
+                if *p == path && source.downcast_ref::<OffsetError>().is_some()),
             "{other:?}"
         );
         let damaged: Error = OffsetError::BadHeader { path: path.clone() }.into();
-        assert!(matches!(damaged, Error::Corrupt { seq: None, .. }));
+        assert!(
+            matches!(&damaged, Error::DamagedFile { path: p, source }
+                if *p == path
+                    && matches!(source.downcast_ref::<OffsetError>(), Some(OffsetError::BadHeader { .. }))),
+            "{damaged:?}"
+        );
     }
 }

@@ -98,12 +98,14 @@ pub(crate) fn open(
     if end == format.first() && matches!(format, Format::Js(_)) && bytes.iter().any(|b| *b != 0) {
         // Not one valid frame: this is no JS log of this width.
         // Cutting it to nothing could destroy someone's data, so refuse.
-        return Err(OffsetError::Unsupported(format!(
-            "{}: no valid {} frame anywhere in {size} bytes; not a flumelog-offset log \
-             (or not of this trailer width); nothing was changed",
-            path.display(),
-            format.name()
-        )));
+        return Err(OffsetError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!(
+                "no valid {} frame anywhere in {size} bytes; not a flumelog-offset log (or not \
+                 of this trailer width); nothing was changed",
+                format.name()
+            ),
+        });
     }
     let whole = bytes;
     if end == format.first()

@@ -75,7 +75,7 @@ impl OffsetLog {
             .read(|| match self.format.check(bytes, seq, end) {
                 Check::Valid { payload, .. } => bytes
                     .get(payload.0..payload.1)
-                    .map_or(Found::Corrupt, |data| Found::Record(data.to_vec())),
+                    .map_or(Found::Outside, |data| Found::Record(data.to_vec())),
                 Check::Deleted { .. } => Found::Deleted,
                 Check::Corrupt { .. } => Found::Corrupt,
                 Check::NotAFrame => Found::NotAFrame,
@@ -84,6 +84,7 @@ impl OffsetLog {
             Found::Record(data) => Ok(data),
             Found::Deleted => Err(Error::Deleted { seq: Seq::new(seq) }),
             Found::Corrupt => Err(corrupt(seq, "the record fails its checksum")),
+            Found::Outside => Err(corrupt(seq, "the frame's payload lies outside the log")),
             Found::NotAFrame if known_start => Err(corrupt(
                 seq,
                 "the frame's lengths or end offset do not match",
@@ -245,20 +246,22 @@ impl Iterator for Forward<'_> {
                 .read(|| match self.log.format.check(map, at, end) {
                     Check::Valid { payload, next } => map
                         .get(payload.0..payload.1)
-                        .map_or(Step::Damaged, |data| Step::Record(data.to_vec(), next)),
-                    Check::Deleted { next } => Step::Deleted(next),
-                    _ => Step::Damaged,
+                        .map_or(Advance::Damaged, |data| {
+                            Advance::Record(data.to_vec(), next)
+                        }),
+                    Check::Deleted { next } => Advance::Deleted(next),
+                    _ => Advance::Damaged,
                 });
             match step {
-                Step::Record(data, next) => {
+                Advance::Record(data, next) => {
                     self.at = next;
                     return Some(Ok(Entry {
                         seq: Seq::new(at),
                         data,
                     }));
                 }
-                Step::Deleted(next) => self.at = next,
-                Step::Damaged => {
+                Advance::Deleted(next) => self.at = next,
+                Advance::Damaged => {
                     self.done = true;
                     return Some(Err(corrupt(at, "the frame fails its checks")));
                 }
@@ -273,12 +276,14 @@ enum Found {
     Record(Vec<u8>),
     Deleted,
     Corrupt,
+    /// A payload range outside the bytes (never expected: `check` only reports ranges inside).
+    Outside,
     NotAFrame,
 }
 
 /// What one forward step read: a record and where the next frame starts, a deleted record, or
 /// a damaged frame.
-enum Step {
+enum Advance {
     Record(Vec<u8>, u64),
     Deleted(u64),
     Damaged,

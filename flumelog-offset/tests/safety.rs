@@ -185,9 +185,15 @@ fn a_native_file_with_a_header_but_no_valid_record_is_refused_unchanged() {
     ] {
         assert!(msg.contains(part), "{msg:?} lacks {part:?}");
     }
+    // The core error keeps the path and the offset error, to downcast to.
+    let core = flumedb_core::Error::from(err);
+    let Error::DamagedFile { path: p, source } = &core else {
+        panic!("expected DamagedFile, got {core:?}");
+    };
+    assert_eq!(*p, path);
     assert!(matches!(
-        flumedb_core::Error::from(err),
-        Error::Corrupt { seq: None, .. }
+        source.downcast_ref::<OffsetError>(),
+        Some(OffsetError::NoValidRecord { bytes: 3000, .. })
     ));
     assert_eq!(fs::read(&path).unwrap(), bytes, "the file was changed");
 

@@ -76,6 +76,10 @@ impl Span {
     /// The row key in the batch's key buffer (`key` was cut from that buffer, so the range
     /// always lies inside it).
     fn key_in<'a>(&self, keys: &'a [u8]) -> &'a [u8] {
+        debug_assert!(
+            self.key.end <= keys.len(),
+            "a row key outside the key buffer"
+        );
         keys.get(self.key.clone()).unwrap_or_default()
     }
 }

@@ -28,13 +28,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::ReduceError;
-use store::StateFile;
+use store::ReduceFile;
 
 /// The bound on a reduce view's state: cloned for readers, serialised to persist it.
 pub trait State: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
 impl<S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> State for S {}
 
-type Step<T, S> = Box<dyn FnMut(&mut S, &T) -> bool + Send>;
+type Fold<T, S> = Box<dyn FnMut(&mut S, &T) -> bool + Send>;
 
 /// Whether `state`, written as JSON, loads as the same state.
 fn reads_back<S: State>(state: &S) -> bool {
@@ -75,9 +75,9 @@ fn reads_back<S: State>(state: &S) -> bool {
 pub struct Reduce<T, S: State> {
     version: u32,
     initial: S,
-    step: Step<T, S>,
+    step: Fold<T, S>,
     cell: Arc<StateCell<S>>,
-    file: Option<StateFile>,
+    file: Option<ReduceFile>,
     policy: CommitPolicy,
     dirty: bool,
 }
@@ -135,7 +135,7 @@ impl<T: 'static, S: State> Reduce<T, S> {
         )
     }
 
-    fn from_step(version: u32, initial: S, step: Step<T, S>) -> Self {
+    fn from_step(version: u32, initial: S, step: Fold<T, S>) -> Self {
         Reduce {
             version,
             cell: Arc::new(StateCell {
@@ -182,7 +182,7 @@ impl<T: Send + 'static, S: State> View<T> for Reduce<T, S> {
         let Some(dir) = ctx.dir() else {
             return Ok(None);
         };
-        let file = StateFile::new(dir.join(format!("{}.reduce", ctx.name())));
+        let file = ReduceFile::new(dir.join(format!("{}.reduce", ctx.name())));
         let loaded = file.load::<S>()?;
         self.file = Some(file);
         match loaded {

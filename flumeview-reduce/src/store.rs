@@ -17,11 +17,11 @@ const MAGIC: [u8; 4] = *b"FLRD";
 const FORMAT: u32 = 2;
 
 /// The reduce view's state file; errors name it.
-pub(crate) struct StateFile(persist::StateFile);
+pub(crate) struct ReduceFile(persist::StateFile);
 
-impl StateFile {
-    pub(crate) fn new(path: PathBuf) -> StateFile {
-        StateFile(persist::StateFile::new(path, MAGIC, FORMAT))
+impl ReduceFile {
+    pub(crate) fn new(path: PathBuf) -> ReduceFile {
+        ReduceFile(persist::StateFile::new(path, MAGIC, FORMAT))
     }
 
     fn io_err(&self, source: std::io::Error) -> ReduceError {
@@ -61,7 +61,7 @@ mod tests {
     use flumedb_core::{Checkpoint, Seq, Since};
 
     fn encode<S: Serialize>(version: u32, checkpoint: Checkpoint, value: &S) -> Vec<u8> {
-        StateFile::new(PathBuf::from("x.reduce"))
+        ReduceFile::new(PathBuf::from("x.reduce"))
             .encode(
                 Stored {
                     version,
@@ -73,7 +73,7 @@ mod tests {
     }
 
     fn decode<S: DeserializeOwned>(bytes: &[u8]) -> Option<persist::Saved<S>> {
-        StateFile::new(PathBuf::from("x.reduce")).0.decode(bytes)
+        ReduceFile::new(PathBuf::from("x.reduce")).0.decode(bytes)
     }
 
     /// The on-disk bytes, byte for byte: files written by earlier releases must keep loading.
@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn round_trip_and_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let file = StateFile::new(dir.path().join("sum.reduce"));
+        let file = ReduceFile::new(dir.path().join("sum.reduce"));
         assert!(matches!(file.load::<i64>().unwrap(), Loaded::Missing));
         let checkpoint = Checkpoint {
             since: Since::At(Seq::new(42)),

@@ -48,18 +48,8 @@ pub(super) fn guarded<R>(path: &Path, f: impl FnOnce() -> fjall::Result<R>) -> R
         Ok(Err(err)) => Err(Trouble::Error(LevelError::store(path, err))),
         Err(panic) => Err(Trouble::Damage(format!(
             "the storage engine panicked: {}",
-            panic_text(&panic)
+            flumedb_core::panic_message(&panic)
         ))),
-    }
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) fn keyspace_options() -> fjall::KeyspaceCreateOptions {
 }
 
 /// One open store (view) of a directory's database.
-pub(super) struct Slot {
+pub(super) struct KeyspaceSlot {
     /// The keyspace's name.
     pub(super) name: String,
     /// `None` while the store is stale, or its keyspace could not be opened.
@@ -52,7 +52,7 @@ pub(super) struct DbState {
     /// instead of reading files that may since belong to another database.
     pub(super) generation: u64,
     /// Indexed by each `FjallStore`'s slot number.
-    pub(super) slots: Vec<Option<Slot>>,
+    pub(super) slots: Vec<Option<KeyspaceSlot>>,
     /// The wipe of this database (at open or since), reported to stores opened later.
     pub(super) wiped: Option<Repaired>,
 }

@@ -11,7 +11,9 @@ use parking_lot::{Mutex, RwLock};
 
 use super::close::{CLOSE_FLUSH_TIMEOUT, close_database, flush_memtables};
 use super::damage::{Trouble, guarded, trouble_error};
-use super::database::{DbState, DirDb, Opened, Slot, databases, keyspace_options, open_database};
+use super::database::{
+    DbState, DirDb, KeyspaceSlot, Opened, databases, keyspace_options, open_database,
+};
 use super::engine::{EncodedRow, EncodedRows, Store};
 use super::names::keyspace_name;
 use crate::check::Repaired;
@@ -64,7 +66,7 @@ impl FjallStore {
                     view: view.to_string(),
                 });
             }
-            let slot = Slot {
+            let slot = KeyspaceSlot {
                 name,
                 keyspace: None,
                 dirty: AtomicBool::new(false),
@@ -179,7 +181,7 @@ impl FjallStore {
         Ok(())
     }
 
-    fn slot_ref<'a>(&self, state: &'a DbState) -> Result<&'a Slot, LevelError> {
+    fn slot_ref<'a>(&self, state: &'a DbState) -> Result<&'a KeyspaceSlot, LevelError> {
         state
             .slots
             .get(self.slot)
@@ -187,7 +189,7 @@ impl FjallStore {
             .ok_or_else(|| self.closed_error())
     }
 
-    fn slot_mut<'a>(&self, state: &'a mut DbState) -> Result<&'a mut Slot, LevelError> {
+    fn slot_mut<'a>(&self, state: &'a mut DbState) -> Result<&'a mut KeyspaceSlot, LevelError> {
         let err = self.closed_error();
         state
             .slots
@@ -206,7 +208,7 @@ impl FjallStore {
     fn handles<'a>(
         &self,
         state: &'a DbState,
-    ) -> Result<(&'a fjall::Database, &'a fjall::Keyspace, &'a Slot), LevelError> {
+    ) -> Result<(&'a fjall::Database, &'a fjall::Keyspace, &'a KeyspaceSlot), LevelError> {
         let slot = self.slot_ref(state)?;
         if let Some(reason) = &slot.stale {
             return Err(LevelError::Stale {
@@ -223,7 +225,7 @@ impl FjallStore {
     /// Runs an engine call on this store; damage it reports is noted (the next open wipes).
     fn with<R>(
         &self,
-        f: impl FnOnce(&fjall::Database, &fjall::Keyspace, &Slot) -> fjall::Result<R>,
+        f: impl FnOnce(&fjall::Database, &fjall::Keyspace, &KeyspaceSlot) -> fjall::Result<R>,
     ) -> Result<R, LevelError> {
         let state = self.dir.state.read();
         let (db, keyspace, slot) = self.handles(&state)?;
