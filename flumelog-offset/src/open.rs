@@ -62,9 +62,17 @@ pub(crate) fn open(
         };
         let format = wanted.unwrap_or(default);
         if format == Format::Native {
-            file.write_all_at(&format::native_header(), 0)
-                .map_err(&err)?;
-            file.sync_all().map_err(&err)?;
+            let header = file
+                .write_all_at(&format::native_header(), 0)
+                .and_then(|()| file.sync_all());
+            if let Err(source) = header {
+                if !existed {
+                    // An empty file left behind would open as a JS log next time (that is
+                    // what JS creates): remove it, so the next open creates a native log again.
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(err(source));
+            }
             size = format::HEADER_LEN;
         }
         if !existed {

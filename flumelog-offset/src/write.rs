@@ -197,9 +197,23 @@ impl OffsetLog {
                 });
             }
         };
-        let written = self
-            .deletes
-            .write(|| write_deletion(&w.file, self.format, at, len));
+        let (pos, bytes) = deletion(self.format, at, len);
+        let original = usize::try_from(pos)
+            .ok()
+            .and_then(|p| map.get(p..p.checked_add(bytes.len())?))
+            .map(<[u8]>::to_vec);
+        let written = self.deletes.write(|| {
+            let written = w.file.write_all_at(&bytes, pos);
+            if written.is_err() {
+                // A write that failed part way would leave a frame failing its checks, which
+                // reads (and streams) report as damage: put the record back as it was.
+                let restored = original.as_ref().map(|o| w.file.write_all_at(o, pos));
+                if !matches!(restored, Some(Ok(()))) {
+                    self.set_poisoned(format!("a failed delete at {at} could not be undone"));
+                }
+            }
+            written
+        });
         written.map_err(|e| self.file_error(e))?;
         if self.durability == Durability::Fsync
             && let Err(err) = w.file.sync_data()
@@ -218,12 +232,20 @@ pub(crate) fn write_deletion(
     at: u64,
     len: u32,
 ) -> std::io::Result<()> {
-    let zeros = vec![0u8; len as usize];
+    let (pos, bytes) = deletion(format, at, len);
+    file.write_all_at(&bytes, pos)
+}
+
+/// Where the deleted form of the frame at `at` (payload length `len`) goes, and its bytes: one
+/// write, so a failed call changes nothing.
+fn deletion(format: Format, at: u64, len: u32) -> (u64, Vec<u8>) {
     match format {
         Format::Native => {
-            file.write_all_at(&format::native_deleted_head(at, len), at)?;
-            file.write_all_at(&zeros, at + 8)
+            let mut bytes = Vec::with_capacity(8 + len as usize);
+            bytes.extend_from_slice(&format::native_deleted_head(at, len));
+            bytes.resize(8 + len as usize, 0);
+            (at, bytes)
         }
-        Format::Js(_) => file.write_all_at(&zeros, at + 4),
+        Format::Js(_) => (at + 4, vec![0u8; len as usize]),
     }
 }
