@@ -40,8 +40,10 @@ pub struct MemoryLog {
     records: RwLock<Vec<Vec<u8>>>,
     since: SinceWatch,
     closed: AtomicBool,
-    /// Set when a failed append could not be undone in the file: appending more would put
-    /// records after a partial one, so the log refuses appends until it is reopened.
+    /// Set when a failed append could not be undone in the file (appending more would put
+    /// records after a partial one), or an fsync failed (the kernel may have dropped the
+    /// written pages, and a later fsync would not say so): the log refuses appends until it
+    /// is reopened.
     poisoned: AtomicBool,
     file: Option<Mutex<File>>,
     dir: Option<PathBuf>,
@@ -160,7 +162,9 @@ impl MemoryLog {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned {
                 path: self.dir.as_ref().map(|dir| dir.join(FILE_NAME)),
-                reason: "a failed append could not be undone in the log file".into(),
+                reason: "a failed append could not be undone in the log file, or an fsync \
+                         of it failed"
+                    .into(),
             });
         }
         if let Some(file) = &self.file {
@@ -308,7 +312,11 @@ impl Log for MemoryLog {
     fn flush(&self) -> Result<()> {
         self.check_open()?;
         if let Some(file) = &self.file {
-            file.lock().sync_data().map_err(|e| self.file_error(e))?;
+            if let Err(err) = file.lock().sync_data() {
+                // Nothing written before may be acknowledged as durable any more.
+                self.poisoned.store(true, Ordering::Release);
+                return Err(self.file_error(err));
+            }
         }
         Ok(())
     }
