@@ -311,12 +311,12 @@ impl Log for MemoryLog {
 
     fn flush(&self) -> Result<()> {
         self.check_open()?;
-        if let Some(file) = &self.file {
-            if let Err(err) = file.lock().sync_data() {
-                // Nothing written before may be acknowledged as durable any more.
-                self.poisoned.store(true, Ordering::Release);
-                return Err(self.file_error(err));
-            }
+        if let Some(file) = &self.file
+            && let Err(err) = file.lock().sync_data()
+        {
+            // Nothing written before may be acknowledged as durable any more.
+            self.poisoned.store(true, Ordering::Release);
+            return Err(self.file_error(err));
         }
         Ok(())
     }
