@@ -10,6 +10,7 @@
 
 pub mod fiu;
 pub mod log;
+pub mod view;
 
 use std::process::Command;
 

@@ -105,3 +105,28 @@ fn a_failed_create_does_not_turn_into_a_js_log() {
         }
     }
 }
+
+/// A reduce view persisted next to an offset log (fsync mode): the log's and the state file's
+/// calls failed in turn (see `flumedb_faults::view`).
+#[test]
+fn reduce_view_on_offset_log() {
+    let Some(fiu) = in_child("reduce_view_on_offset_log") else {
+        return;
+    };
+    let open: flumedb_faults::log::OpenFn<OffsetLog> = Box::new(|path: &Path| {
+        OffsetLog::options()
+            .durability(Durability::Fsync)
+            .open(path)
+            .map_err(Error::from)
+    });
+    let view_dir = |path: &Path| path.with_file_name("log.views");
+    let random = if soak() { 1000 } else { 10 };
+    for errno in [EIO, ENOSPC] {
+        let figures =
+            flumedb_faults::view::check_reduce(&fiu, "offset", &open, &view_dir, errno, random);
+        println!(
+            "faults: reduce view on offset log errno {errno}: {:?} calls, {} trials, {} faults",
+            figures.calls, figures.trials, figures.faults
+        );
+    }
+}
