@@ -8,7 +8,9 @@
 //! ones, and checks what the log promises after each fault. Adding a log: one
 //! [`log::Subject`].
 
+pub mod disk;
 pub mod fiu;
+pub mod fs;
 pub mod log;
 pub mod view;
 
