@@ -72,7 +72,7 @@ pub fn disk_full<L: Log>(
     let mut acked: Vec<(Seq, Vec<u8>)> = Vec::new();
     // Appends of records `i` (and `i + 1` in a batch when `i % 3 == 0`).
     let append = |i: usize| -> flumedb_core::Result<Vec<(Seq, Vec<u8>)>> {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let batch = [record(i), record(i + 1)];
             let slices: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
             Ok(log.append_batch(&slices)?.into_iter().zip(batch).collect())
