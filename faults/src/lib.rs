@@ -16,6 +16,9 @@ pub mod view;
 
 use std::process::Command;
 
+/// When set, a missing libfiu fails the fault tests instead of skipping them.
+pub const REQUIRE_ENV: &str = "FLUMEDB_REQUIRE_FIU";
+
 /// Set in the child's environment.
 pub const CHILD_ENV: &str = "FLUMEDB_FIU_CHILD";
 
@@ -32,7 +35,8 @@ pub fn soak() -> bool {
 /// Call first in a fault test named `test` (its path in the test binary, as `--exact` takes
 /// it). In the parent it re-runs the binary with only this test, libfiu preloaded, asserts
 /// that the child passed and returns `None`; in the child it returns libfiu. Skips (with a
-/// message, returning `None`) when libfiu's preload is not installed.
+/// message, returning `None`) when libfiu's preload is not installed, unless
+/// [`REQUIRE_ENV`] is set.
 pub fn in_child(test: &str) -> Option<fiu::Fiu> {
     if std::env::var_os(CHILD_ENV).is_some() {
         let fiu = fiu::Fiu::get();
@@ -43,11 +47,17 @@ pub fn in_child(test: &str) -> Option<fiu::Fiu> {
         return fiu;
     }
     if !std::path::Path::new(fiu::PRELOAD).exists() {
-        eprintln!(
-            "SKIPPED {test}: {} is missing; install Debian's fiu-utils, libfiu0 and libfiu-dev \
-             (1.1-3+b2) to run the I/O fault tests",
+        let message = format!(
+            "{test}: {} is missing; install Debian's libfiu0 (1.1-3+b2) to run the I/O fault \
+             tests",
             fiu::PRELOAD
         );
+        // CI sets this, so a missing library fails rather than skips.
+        assert!(
+            std::env::var_os(REQUIRE_ENV).is_none(),
+            "{message} ({REQUIRE_ENV} is set)"
+        );
+        println!("SKIPPED {message}");
         return None;
     }
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));

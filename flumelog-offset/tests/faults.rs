@@ -38,6 +38,11 @@ fn run(test: &str, format: Format, durability: Durability) {
     let random = if soak() { 2000 } else { 20 };
     for errno in [EIO, ENOSPC] {
         let figures = check_log(&fiu, &subject(format, durability), errno, random);
+        if errno == EIO {
+            for (start, trace) in ["create", "reopen"].iter().zip(&figures.traces) {
+                println!("faults: {test} {start} calls: {}", trace.join(" "));
+            }
+        }
         println!(
             "faults: {test} errno {errno}: {:?} calls (create, reopen), {} trials, {} faults, {} \
              poisoned",
