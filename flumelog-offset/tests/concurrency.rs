@@ -140,8 +140,16 @@ fn run(format: Format) {
             }
         }));
     }
+    // At least 1.5 s, and on a loaded machine until enough of each operation ran (30 s at most).
     let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(1500) && threads.iter().all(|t| !t.is_finished())
+    let enough = || {
+        shared.appended.lock().expect("appended").len() > 200
+            && shared.deleting.lock().expect("deleting").len() > 100
+            && shared.reads.load(Ordering::Relaxed) > 1000
+    };
+    while (start.elapsed() < Duration::from_millis(1500) || !enough())
+        && start.elapsed() < Duration::from_secs(30)
+        && threads.iter().all(|t| !t.is_finished())
     {
         std::thread::sleep(Duration::from_millis(10));
     }
