@@ -229,7 +229,10 @@ fn a_live_cursor_yields_each_record_once_in_order_then_closed() {
                     Ok(page.into_iter())
                 };
                 match cursor.next(&since, |_| true, open) {
-                    Some(Ok(seq)) => got.push(seq),
+                    Some(Ok(seq)) => {
+                        assert_eq!(seq, got.len() as u64, "duplicate or gap after {got:?}");
+                        got.push(seq);
+                    }
                     Some(Err(err)) => break err,
                     None => panic!("ended without an error after {got:?}"),
                 }
