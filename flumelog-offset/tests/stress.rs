@@ -7,8 +7,8 @@
 //! includes every record whose append returned before the read began; a live stream yields
 //! each record once, in order, without gaps; close ends every reader with `Error::Closed`.
 //!
-//! Short run in `cargo test`; `FLUMEDB_SOAK=1` runs rounds until 1M operations (or
-//! `FLUMEDB_SOAK_OPS`). `FLUMEDB_STRESS_SEED` replays a seed's close times and picks.
+//! Short run in `cargo test` (three rounds, about 10 s); `FLUMEDB_SOAK=1` runs rounds until
+//! a million appends (or `FLUMEDB_SOAK_APPENDS`). `FLUMEDB_STRESS_SEED` replays a seed's close times and picks.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -306,8 +306,8 @@ fn rebuilder(shared: &Shared, mut rng: Rng) {
 }
 
 /// One round: open, hammer, close at a random time within `run`, check everything ends.
-/// Returns the operations done.
-fn round(seed: u64, run: Duration) -> u64 {
+/// Returns the operations and the appends done.
+fn round(seed: u64, run: Duration) -> (u64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let log = OffsetLog::options()
         .open(dir.path().join("log.offset"))
@@ -406,7 +406,7 @@ fn round(seed: u64, run: Duration) -> u64 {
         closed - start,
         shared.ops.describe()
     );
-    ops
+    (ops, shared.ops.appends.load(Ordering::Relaxed))
 }
 
 fn seed() -> u64 {
@@ -422,34 +422,30 @@ fn seed() -> u64 {
 
 #[test]
 fn appenders_readers_rebuilds_and_a_close() {
+    // Soak: rounds of 10 s until a million appends (the contended operation; reads are far
+    // more numerous), each round closing at a random time. Short: three rounds of up to 4 s.
     let soak = std::env::var_os("FLUMEDB_SOAK").is_some();
-    let target: u64 = if soak {
-        std::env::var("FLUMEDB_SOAK_OPS")
+    let target_appends: u64 = if soak {
+        std::env::var("FLUMEDB_SOAK_APPENDS")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(1_000_000)
     } else {
         0
     };
-    let (rounds, run) = if soak {
-        (usize::MAX, Duration::from_secs(10))
-    } else {
-        (3, Duration::from_secs(4))
-    };
+    let run = Duration::from_secs(if soak { 10 } else { 4 });
     let mut seed = seed();
     let start = Instant::now();
-    let mut ops = 0;
-    let mut done = 0;
-    while done < rounds && (done < 3 || ops < target) {
-        ops += round(seed, run);
-        done += 1;
+    let (mut ops, mut appends, mut rounds) = (0, 0, 0);
+    while rounds < 3 || appends < target_appends {
+        let (round_ops, round_appends) = round(seed, run);
+        ops += round_ops;
+        appends += round_appends;
+        rounds += 1;
         seed = Rng(seed | 1).next();
-        if soak && ops >= target {
-            break;
-        }
     }
     eprintln!(
-        "stress: {ops} operations in {done} rounds, {:?}",
+        "stress: {ops} operations ({appends} appends) in {rounds} rounds, {:?}",
         start.elapsed()
     );
 }
