@@ -256,18 +256,21 @@ fn a_live_cursor_yields_each_record_once_in_order_then_closed() {
 /// and then holds the view's records; a `Wait::Now` read does not wait for the gate.
 #[test]
 fn a_read_behind_the_readiness_gate_wakes_when_it_opens() {
-    explore("a_read_behind_the_readiness_gate_wakes_when_it_opens", || {
-        let views = Arc::new(ViewsWatch::new(false, None));
-        views.update(|s| s.views.push(ViewEntry::new("v".into(), at(0))));
-        let sync = ViewSync::new(0, "v".into(), views.clone(), SinceWatch::new(at(0)));
-        let opener = {
-            let views = views.clone();
-            thread::spawn(move || views.update(|s| s.ready = true))
-        };
-        let now = sync.wait(Wait::Now).unwrap();
-        assert_eq!(now, at(0));
-        assert_eq!(sync.wait(Wait::Latest).unwrap(), at(0));
-        assert!(views.lock().ready, "a read passed the shut gate");
-        opener.join().unwrap();
-    });
+    explore(
+        "a_read_behind_the_readiness_gate_wakes_when_it_opens",
+        || {
+            let views = Arc::new(ViewsWatch::new(false, None));
+            views.update(|s| s.views.push(ViewEntry::new("v".into(), at(0))));
+            let sync = ViewSync::new(0, "v".into(), views.clone(), SinceWatch::new(at(0)));
+            let opener = {
+                let views = views.clone();
+                thread::spawn(move || views.update(|s| s.ready = true))
+            };
+            let now = sync.wait(Wait::Now).unwrap();
+            assert_eq!(now, at(0));
+            assert_eq!(sync.wait(Wait::Latest).unwrap(), at(0));
+            assert!(views.lock().ready, "a read passed the shut gate");
+            opener.join().unwrap();
+        },
+    );
 }
