@@ -5,7 +5,8 @@
 //! Checked: no panic; no deadlock (view reads time out after `READ_TIMEOUT`, and every thread
 //! must end within `CLOSE_DEADLINE` of the close, or the test fails naming it); a view read
 //! includes every record whose append returned before the read began; a live stream yields
-//! each record once, in order, without gaps; close ends every reader with `Error::Closed`.
+//! each record once, in order, without gaps; close ends every reader with `Error::Closed`;
+//! after reopening, every acknowledged append reads back.
 //!
 //! Short run in `cargo test` (three rounds, about 10 s); `FLUMEDB_SOAK=1` runs rounds until
 //! a million appends (or `FLUMEDB_SOAK_APPENDS`). `FLUMEDB_STRESS_SEED` replays a seed's close times and picks.
@@ -399,6 +400,26 @@ fn round(seed: u64, run: Duration) -> (u64, u64) {
         }
     }
     assert!(failures.is_empty(), "seed {seed}: {failures:#?}");
+    // Every acknowledged append survives the close: reopen and read each one back.
+    let published = std::mem::take(&mut *shared.published.lock().unwrap());
+    let reopened: Db = FlumeOptions::new()
+        .open(
+            OffsetLog::options()
+                .open(dir.path().join("log.offset"))
+                .unwrap(),
+            Postcard,
+        )
+        .unwrap();
+    for (seq, value) in &published {
+        match reopened.get(*seq) {
+            Ok(got) => assert_eq!(
+                got, *value,
+                "seed {seed}: acknowledged {seq:?} after reopen"
+            ),
+            Err(err) => panic!("seed {seed}: acknowledged {seq:?} lost after reopen: {err}"),
+        }
+    }
+    reopened.close().unwrap();
     let ops = shared.ops.total();
     eprintln!(
         "stress round seed {seed}: {ops} ops in {:?} (close after {:?}): {}",
