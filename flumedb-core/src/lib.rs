@@ -29,6 +29,9 @@ pub use codec::Bincode;
 pub use codec::{Codec, Json, Postcard, Raw};
 
 // The observable `since` of a log: current value, wait for a seq, subscribe.
+#[cfg(all(test, loom))]
+mod loom_models;
+mod loom_sync;
 mod watch;
 pub use watch::{SinceWatch, Subscription};
 

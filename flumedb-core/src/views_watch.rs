@@ -7,9 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
 use crate::error::Error;
+use crate::loom_sync::{Condvar, Mutex, MutexGuard};
 use crate::progress::{Progress, ViewStatus};
 use crate::seq::{Seq, Since};
 

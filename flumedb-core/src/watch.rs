@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use parking_lot::{Condvar, Mutex};
+use crossbeam_channel::TrySendError;
+
+use crate::loom_sync::{Condvar, Mutex, MutexGuard, Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::seq::{Seq, Since};
@@ -82,7 +83,7 @@ impl SinceWatch {
     }
 
     /// Stores a new value and wakes waiters and subscribers.
-    fn replace(&self, mut state: parking_lot::MutexGuard<'_, State>, since: Since) {
+    fn replace(&self, mut state: MutexGuard<'_, State>, since: Since) {
         state.since = since;
         state.subscribers.retain(|tx| match tx.try_send(()) {
             Ok(()) | Err(TrySendError::Full(())) => true,
@@ -159,7 +160,7 @@ impl SinceWatch {
     /// Subscribes to changes. Changes that happen while the subscriber is not looking are
     /// coalesced: it is told that the value changed and reads the newest one.
     pub fn subscribe(&self) -> Subscription {
-        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (tx, rx) = crate::loom_sync::bounded(1);
         let mut state = self.inner.state.lock();
         let last = state.since;
         if !state.closed {
@@ -170,6 +171,8 @@ impl SinceWatch {
             rx,
             watch: self.clone(),
             last,
+            #[cfg(loom)]
+            inert: crossbeam_channel::never(),
         }
     }
 }
@@ -189,6 +192,10 @@ pub struct Subscription {
     rx: Receiver<()>,
     watch: SinceWatch,
     last: Since,
+    /// Under loom the change channel is a model; `notifications` hands out this one, which
+    /// never fires (the feeder's `select!` on it is not modelled).
+    #[cfg(loom)]
+    inert: crossbeam_channel::Receiver<()>,
 }
 
 impl Subscription {
@@ -226,8 +233,15 @@ impl Subscription {
 
     /// The channel that is signalled on changes, for use in `crossbeam_channel::select!`.
     /// After it fires, call [`recv`](Self::recv) or [`SinceWatch::get`] for the value.
-    pub fn notifications(&self) -> &Receiver<()> {
+    #[cfg(not(loom))]
+    pub fn notifications(&self) -> &crossbeam_channel::Receiver<()> {
         &self.rx
+    }
+
+    /// Under loom: a channel that never fires (see the `inert` field).
+    #[cfg(loom)]
+    pub fn notifications(&self) -> &crossbeam_channel::Receiver<()> {
+        &self.inert
     }
 
     fn changed(&mut self) -> Option<Since> {
