@@ -14,9 +14,10 @@ usage: cargo xtask <task>
 tasks:
   test-all [--soak]   fmt check, clippy -D warnings, each workspace crate's tests and doctests
                       on their own (and with all features, where it has any), cargo package
-                      (each publishable crate), the loom model of flumelog-offset's seqlock
-                      (--cfg loom, in target/loom), rustdoc with warnings denied, the README
-                      quickstart, a build with each crate's rust-version toolchain (MSRV),
+                      (each publishable crate), the loom models (offset's seqlock, core's
+                      watches and live cursor; --cfg loom, in target/loom), rustdoc with
+                      warnings denied, the README quickstart, a build with each crate's
+                      rust-version toolchain (MSRV),
                       and cargo deny's license check. The crates come from cargo metadata.
                       --soak runs the randomised tests with many more cases (slow).
   bench [--n N] [--only rust]

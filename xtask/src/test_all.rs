@@ -115,19 +115,24 @@ pub(crate) fn test_all(args: &[String]) -> ExitCode {
             cargo(&["test", "-p", name, "--all-features", "--doc"]),
         );
     }
-    // The loom model of flumelog-offset's seqlock, in its own target dir: `--cfg loom` changes
-    // every crate's flags, so sharing the main dir would rebuild everything twice.
+    // The loom models (offset's seqlock; core's since watch, view read wait and live cursor),
+    // in their own target dir: `--cfg loom` changes every crate's flags, so sharing the main
+    // dir would rebuild everything twice.
     let mut loom = cargo(&[
         "test",
         "--release",
         "-p",
+        "flumedb-core",
+        "-p",
         "flumelog-offset",
         "--lib",
+        "--",
+        "loom_models",
         "seqlock",
     ]);
     loom.env("RUSTFLAGS", "--cfg loom")
         .env("CARGO_TARGET_DIR", "target/loom");
-    steps.run("loom model: flumelog-offset seqlock", loom);
+    steps.run("loom models", loom);
     // Each publishable crate packages (manifest, metadata, file list). `--no-verify`:
     // verifying compiles the packaged sources against each other through a temporary
     // registry, whose crates cargo treats as immutable per version, so in a shared target
