@@ -31,7 +31,11 @@ pub(crate) fn open(
 ) -> Result<OffsetLog, OffsetError> {
     let err = io_err(path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(&err)?;
+        // New directories durable in their parents, or a power loss could take the log away.
+        flumedb_core::persist::create_dir_durably(dir).map_err(|e| match e {
+            flumedb_core::Error::File { path, source } => OffsetError::Io { path, source },
+            other => err(std::io::Error::other(other.to_string())),
+        })?;
     }
     let existed = path.exists();
     let file = OpenOptions::new()

@@ -20,7 +20,8 @@ use flumedb_core::testkit::power::{self, CrashState, Limits};
 use flumedb_core::{Error, Log, Seq};
 use flumelog_offset::{Durability, Format, JsWidth, OffsetLog};
 
-const LOG: &str = "log.offset";
+/// In a directory the log creates: its entry must be made durable too.
+const LOG: &str = "sub/log.offset";
 
 fn soak() -> bool {
     std::env::var("FLUMEDB_SOAK").is_ok_and(|v| v == "1")
@@ -358,7 +359,7 @@ fn power_loss_js32_os() {
 fn a_native_header_lost_to_zeros_opens_as_a_new_log() {
     for len in [1, 8, 16] {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(LOG);
+        let path = dir.path().join("log.offset");
         std::fs::write(&path, vec![0u8; len]).unwrap();
         let log = OffsetLog::options()
             .format(Format::Native)
