@@ -12,7 +12,7 @@
 )]
 #![forbid(unsafe_code)]
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::ops::{Bound, Range};
 use std::path::{Path, PathBuf};
@@ -342,6 +342,8 @@ impl Log for MemoryLog {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     #[test]
     fn open_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
