@@ -136,9 +136,10 @@ fn power_loss_memory_log() {
         .crash_states(&Limits::from_env(12, 160), check)
         .unwrap_or_else(|e| panic!("memory log: {e}"));
     eprintln!(
-        "power loss memory log: {} trace calls, {} crash points, {} states checked ({} \
+        "power loss memory log: {} trace calls ({}), {} crash points, {} states checked ({} \
          distinct) in {:.1?}; open refused a hole in the unflushed tail in {}",
         trace.ops.len(),
+        trace.summary(),
         stats.points,
         stats.states,
         stats.distinct,

@@ -316,9 +316,10 @@ fn run(workload: &str) {
         .crash_states(&limits, |state| check(workload, state, &mut tally))
         .unwrap_or_else(|e| panic!("{workload}: {e}"));
     eprintln!(
-        "power loss {workload}: {} trace calls, {} crash points, {} states checked ({} distinct) \
+        "power loss {workload}: {} trace calls ({}), {} crash points, {} states checked ({} distinct) \
          in {:.1?}; allowed but counted: {tally:?}",
         trace.ops.len(),
+        trace.summary(),
         stats.points,
         stats.states,
         stats.distinct,

@@ -158,6 +158,29 @@ pub struct Trace {
     pub ops: Vec<Op>,
 }
 
+impl Trace {
+    /// How many calls of each kind the trace holds, e.g. `write 120, fsync 40, rename 3`.
+    pub fn summary(&self) -> String {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for op in &self.ops {
+            let kind = match op {
+                Op::Create(_) => "create",
+                Op::Mkdir(_) => "mkdir",
+                Op::Write { .. } => "write",
+                Op::Truncate { .. } => "truncate",
+                Op::Sync(_) => "fsync",
+                Op::SyncDir(_) => "dir fsync",
+                Op::Rename { .. } => "rename",
+                Op::Unlink(_) => "unlink",
+                Op::Note(_) => "note",
+            };
+            *counts.entry(kind).or_default() += 1;
+        }
+        let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        parts.join(", ")
+    }
+}
+
 /// Builds the shim (once per source version) next to the running test binary.
 fn shim() -> Result<PathBuf, String> {
     let mut h = DefaultHasher::new();
