@@ -786,3 +786,150 @@ impl Trace {
         Ok(stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    fn write(path: &str, offset: u64, data: &[u8]) -> Op {
+        Op::Write {
+            path: p(path),
+            offset,
+            data: data.to_vec(),
+        }
+    }
+
+    /// Every state after the last of `ops` (without the harness's deduplication across
+    /// points).
+    fn final_states(ops: Vec<Op>) -> Vec<CrashState> {
+        let mut model = Model::default();
+        model.durable_ns.insert(p(DATA), Entry::Dir);
+        model.current_ns.insert(p(DATA), Entry::Dir);
+        for op in &ops {
+            model.apply(op);
+        }
+        let limits = Limits {
+            per_point: 1000,
+            exhaustive_pages: 8,
+            seed: 1,
+        };
+        model.states(ops.len(), &[], &limits, &mut Rng::new(1))
+    }
+
+    #[test]
+    fn synced_bytes_stay_and_unsynced_pages_come_and_go_independently() {
+        let page = PAGE as usize;
+        let states = final_states(vec![
+            Op::Create(p("data/f")),
+            Op::SyncDir(p("data")),
+            write("data/f", 0, b"synced"),
+            Op::Sync(p("data/f")),
+            // Three pages, unsynced: 2^3 subsets, plus zero-filled growth.
+            write("data/f", PAGE, &vec![1u8; 3 * page]),
+        ]);
+        let contents: HashSet<Vec<u8>> = states
+            .iter()
+            .map(|s| s.files.get(&p("f")).cloned().unwrap())
+            .collect();
+        assert!(
+            contents.iter().all(|c| c.starts_with(b"synced")),
+            "the synced prefix stays"
+        );
+        // Only the middle page kept: old bytes (none: zeros) around it.
+        let mut middle = b"synced".to_vec();
+        middle.resize(2 * page, 0);
+        middle.extend(vec![1u8; page]);
+        assert!(contents.contains(&middle), "a page kept alone");
+        let mut first = b"synced".to_vec();
+        first.resize(page, 0);
+        first.extend(vec![1u8; page]);
+        assert!(contents.contains(&first), "a write torn at a page");
+        let mut grown = b"synced".to_vec();
+        grown.resize(4 * page, 0);
+        assert!(contents.contains(&grown), "the size persisted, no data");
+        assert!(contents.contains(b"synced".as_slice()), "all lost");
+        // 8 subsets; the 4 that lose the last page also with the size grown (zeros).
+        assert_eq!(contents.len(), 8 + 4);
+    }
+
+    #[test]
+    fn entries_without_a_directory_fsync_may_vanish_or_be_undone() {
+        let states = final_states(vec![
+            Op::Create(p("data/a.tmp")),
+            write("data/a.tmp", 0, b"new"),
+            Op::Sync(p("data/a.tmp")),
+            Op::Rename {
+                from: p("data/a.tmp"),
+                to: p("data/a"),
+            },
+        ]);
+        let names: HashSet<Vec<PathBuf>> = states
+            .iter()
+            .map(|s| s.files.keys().cloned().collect())
+            .collect();
+        assert!(names.contains(&vec![]), "the creation undone");
+        assert!(names.contains(&vec![p("a.tmp")]), "the rename undone");
+        assert!(names.contains(&vec![p("a")]), "both persisted");
+        // After the directory fsync only the renamed file remains.
+        let synced = final_states(vec![
+            Op::Create(p("data/a.tmp")),
+            write("data/a.tmp", 0, b"new"),
+            Op::Sync(p("data/a.tmp")),
+            Op::Rename {
+                from: p("data/a.tmp"),
+                to: p("data/a"),
+            },
+            Op::SyncDir(p("data")),
+        ]);
+        assert_eq!(synced.len(), 1);
+        assert_eq!(synced[0].files.get(&p("a")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_file_in_a_directory_that_vanished_vanishes_with_it() {
+        let states = final_states(vec![
+            Op::Mkdir(p("data/sub")),
+            Op::Create(p("data/sub/f")),
+            Op::SyncDir(p("data/sub")),
+            write("data/sub/f", 0, b"x"),
+            Op::Sync(p("data/sub/f")),
+        ]);
+        assert!(
+            states
+                .iter()
+                .any(|s| s.files.is_empty() && s.dirs.is_empty()),
+            "sub was never made durable in data"
+        );
+        assert!(
+            states
+                .iter()
+                .all(|s| s.files.is_empty() || s.dirs.contains(&p("sub")))
+        );
+    }
+
+    #[test]
+    fn notes_are_those_before_the_point() {
+        let trace = Trace {
+            ops: vec![Op::Note("one".into()), Op::Note("two".into())],
+        };
+        let mut seen = Vec::new();
+        trace
+            .crash_states(&Limits::from_env(4, 4), |s| {
+                seen.push(s.notes.clone());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                vec![],
+                vec!["one".to_string()],
+                vec!["one".into(), "two".into()]
+            ]
+        );
+    }
+}
