@@ -183,6 +183,12 @@ impl Trace {
 
 /// Builds the shim (once per source version) next to the running test binary.
 fn shim() -> Result<PathBuf, String> {
+    // One build at a time in this process (tests run on threads); other processes build
+    // under their own names and rename, so the shim appears whole or not at all.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut h = DefaultHasher::new();
     SHIM_SOURCE.hash(&mut h);
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
@@ -208,8 +214,11 @@ fn shim() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    fs::rename(&tmp, &so).map_err(|e| format!("renaming the shim: {e}"))?;
-    Ok(so)
+    match fs::rename(&tmp, &so) {
+        Ok(()) => Ok(so),
+        Err(_) if so.exists() => Ok(so),
+        Err(e) => Err(format!("renaming the shim: {e}")),
+    }
 }
 
 /// Runs the test `child_test` of this binary (which calls [`child`] and runs `workload`) in a
