@@ -158,7 +158,7 @@ fn scan(log: &OffsetLog) -> Result<Scan, String> {
 }
 
 /// Outcomes allowed (nothing acknowledged as durable is affected) but worth counting: they
-/// are the findings listed in docs/reliability.md.
+/// are the power-loss findings of issue 13 (holes of unsynced pages the formats cannot repair).
 type Tally = BTreeMap<&'static str, usize>;
 
 fn check(workload: &str, state: &CrashState, tally: &mut Tally) -> Result<(), String> {
