@@ -68,7 +68,7 @@ fn power_child() {
     let d = durability(&child.workload);
     let db = Flume::open(open_log(&child.data().join(LOG), d).unwrap(), Json).unwrap();
     let h = db.add_view("count", view()).unwrap();
-    let n = if soak() { 80 } else { 30 };
+    let n = if soak() { 160 } else { 30 };
     for i in 0..n {
         db.append(&record(i)).unwrap();
         child.note(&format!("a {i}"));
