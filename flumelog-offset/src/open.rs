@@ -33,7 +33,7 @@ pub(crate) fn open(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // New directories durable in their parents, or a power loss could take the log away.
         flumedb_core::persist::create_dir_durably(dir).map_err(|e| match e {
-            flumedb_core::Error::File { path, source } => OffsetError::Io { path, source },
+            flumedb_core::Error::File { source, .. } => err(source),
             other => err(std::io::Error::other(other.to_string())),
         })?;
     }
