@@ -14,17 +14,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flumedb_core::testkit::power::{self, CrashState, Limits};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use flumedb_core::{Error, Flume, Json, Log, Since};
 use flumelog_offset::{Durability, OffsetLog};
 use flumeview_reduce::{Reduce, Reduced};
 use serde_json::{Value, json};
 
 const LOG: &str = "log.offset";
-
-/// States whose log kept a hole of lost pages past its durable part (the view fails there).
-static HOLES: AtomicUsize = AtomicUsize::new(0);
 
 fn soak() -> bool {
     std::env::var("FLUMEDB_SOAK").is_ok_and(|v| v == "1")
@@ -90,7 +85,8 @@ fn power_child() {
     child.note("closed");
 }
 
-fn check(workload: &str, state: &CrashState) -> Result<(), String> {
+/// `holes` counts the states whose log kept a hole of lost pages past its durable part.
+fn check(workload: &str, state: &CrashState, holes: &mut usize) -> Result<(), String> {
     let d = durability(workload);
     let (mut appended, mut flushed) = (0u64, 0u64);
     for note in &state.notes {
@@ -155,7 +151,7 @@ fn check(workload: &str, state: &CrashState) -> Result<(), String> {
     if hole {
         return match got {
             Err(Error::ViewFailed { .. }) => {
-                HOLES.fetch_add(1, Ordering::Relaxed);
+                *holes += 1;
                 db.close().map_err(|e| format!("close: {e}"))
             }
             other => Err(format!("a log with a hole, the view gave {other:?}")),
@@ -176,8 +172,11 @@ fn check(workload: &str, state: &CrashState) -> Result<(), String> {
 fn run(workload: &str) {
     let started = Instant::now();
     let trace = power::record("power_child", workload).unwrap();
+    let mut holes = 0;
     let stats = trace
-        .crash_states(&Limits::from_env(8, 80), |state| check(workload, state))
+        .crash_states(&Limits::from_env(8, 80), |state| {
+            check(workload, state, &mut holes)
+        })
         .unwrap_or_else(|e| panic!("{workload}: {e}"));
     eprintln!(
         "power loss reduce view ({workload} log): {} trace calls ({}), {} crash points, {} states \
@@ -188,7 +187,7 @@ fn run(workload: &str) {
         stats.states,
         stats.distinct,
         started.elapsed(),
-        HOLES.load(Ordering::Relaxed)
+        holes
     );
     let min = if soak() { 1000 } else { 150 };
     assert!(
