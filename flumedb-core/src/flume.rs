@@ -230,7 +230,7 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
             source: Box::new(source),
         };
         if let Some(dir) = &self.view_dir {
-            create_dir_durably(dir)?;
+            crate::persist::create_dir_durably(dir)?;
         }
         let ctx = ViewContext::new(name, self.view_dir.clone());
         match view.open(&ctx).map_err(view_error)? {
@@ -353,49 +353,6 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Drop for Flume<L, T, C> {
     fn drop(&mut self) {
         let _ = self.close();
     }
-}
-
-/// Creates `dir` and any missing ancestors, each new entry made durable in its parent (an
-/// fsync of the parent), so the views' files cannot vanish with a directory in a power loss.
-fn create_dir_durably(dir: &std::path::Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    // The missing ancestors, outermost first.
-    let mut missing: Vec<&std::path::Path> = dir
-        .ancestors()
-        .take_while(|a| !a.as_os_str().is_empty() && !a.is_dir())
-        .collect();
-    missing.reverse();
-    for new in missing {
-        match std::fs::create_dir(new) {
-            Ok(()) => {}
-            // Another opener created it meanwhile: its creator makes it durable.
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && new.is_dir() => {
-                continue;
-            }
-            Err(source) => {
-                return Err(Error::File {
-                    path: new.to_path_buf(),
-                    source,
-                });
-            }
-        }
-        #[cfg(unix)]
-        {
-            let parent = new
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            std::fs::File::open(parent)
-                .and_then(|p| p.sync_all())
-                .map_err(|source| Error::File {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-        }
-    }
-    Ok(())
 }
 
 /// View names become file names in the view directory: keep them to one plain path part.

@@ -232,6 +232,53 @@ fn tmp_path(path: &Path) -> io::Result<PathBuf> {
     Ok(path.with_file_name(tmp))
 }
 
+/// Creates `dir` and any missing ancestors, each new entry made durable in its parent (an
+/// fsync of the parent), so files in it cannot vanish with a directory in a power loss.
+///
+/// # Errors
+/// [`Error::File`](crate::Error::File) naming the directory that could not be created or
+/// synced.
+pub fn create_dir_durably(dir: &Path) -> crate::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    // The missing ancestors, outermost first.
+    let mut missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.is_dir())
+        .collect();
+    missing.reverse();
+    for new in missing {
+        match std::fs::create_dir(new) {
+            Ok(()) => {}
+            // Another opener created it meanwhile: its creator makes it durable.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && new.is_dir() => {
+                continue;
+            }
+            Err(source) => {
+                return Err(crate::Error::File {
+                    path: new.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        #[cfg(unix)]
+        {
+            let parent = new
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::File::open(parent)
+                .and_then(|p| p.sync_all())
+                .map_err(|source| crate::Error::File {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes a rename or deletion in `file`'s directory durable (a no-op where directories
 /// cannot be opened for syncing).
 #[cfg(unix)]

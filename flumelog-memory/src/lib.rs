@@ -12,7 +12,7 @@
 )]
 #![forbid(unsafe_code)]
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::ops::{Bound, Range};
 use std::path::{Path, PathBuf};
@@ -82,14 +82,22 @@ impl MemoryLog {
             let path = path.to_path_buf();
             move |source| Error::File { path, source }
         };
-        fs::create_dir_all(dir).map_err(on(dir))?;
+        // New directories and a new file are made durable in their parents: otherwise a
+        // power loss can take the file, with everything flushed to it, away.
+        flumedb_core::persist::create_dir_durably(dir)?;
         let path = dir.join(FILE_NAME);
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)
             .map_err(on(&path))?;
+        if !existed {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(on(dir))?;
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(on(&path))?;
         let (records, good) = parse(&bytes).map_err(|err| match err {
@@ -342,6 +350,8 @@ impl Log for MemoryLog {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     #[test]
     fn open_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();

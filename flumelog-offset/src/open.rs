@@ -31,7 +31,11 @@ pub(crate) fn open(
 ) -> Result<OffsetLog, OffsetError> {
     let err = io_err(path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(&err)?;
+        // New directories durable in their parents, or a power loss could take the log away.
+        flumedb_core::persist::create_dir_durably(dir).map_err(|e| match e {
+            flumedb_core::Error::File { source, .. } => err(source),
+            other => err(std::io::Error::other(other.to_string())),
+        })?;
     }
     let existed = path.exists();
     let file = OpenOptions::new()
@@ -52,6 +56,12 @@ pub(crate) fn open(
         });
     }
     let mut size = file.metadata().map_err(&err)?.len();
+    if size > 0 && size <= format::HEADER_LEN && only_zeros(&file, size).map_err(&err)? {
+        // A power loss after the native header's size reached the disk but not its bytes:
+        // nothing was ever stored (the header is synced before any append). Start afresh.
+        file.set_len(0).map_err(&err)?;
+        size = 0;
+    }
     let format = if size == 0 {
         // An empty file that already existed is what JS flumelog-offset creates: keep it
         // JS unless told otherwise, so the JS package can still open it.
@@ -346,4 +356,14 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
         Some(dir) => File::open(dir)?.sync_all(),
         None => File::open(".")?.sync_all(),
     }
+}
+
+/// Whether the first `size` bytes of `file` (a few, at most a header) are all zeros.
+fn only_zeros(file: &File, size: u64) -> std::io::Result<bool> {
+    let mut head = [0u8; format::HEADER_LEN as usize];
+    let part = head.get_mut(..size as usize).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "more than a header")
+    })?;
+    file.read_exact_at(part, 0)?;
+    Ok(part.iter().all(|b| *b == 0))
 }

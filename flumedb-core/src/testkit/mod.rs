@@ -4,10 +4,11 @@
 //! The Rust counterpart of JS `test-flumelog`: every log crate runs [`log_suite`], every view
 //! crate runs [`view_suite`]. They panic (like `assert!`) on the first violation, naming it.
 //! [`crash`] kills a writing child process with SIGKILL at random moments, for crash tests of
-//! anything that persists.
+//! anything that persists; [`power`] builds the crash states a power loss could leave.
 
 pub mod crash;
 mod log_suite;
+pub mod power;
 mod view_suite;
 
 pub use log_suite::{
