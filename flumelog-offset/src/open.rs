@@ -109,7 +109,7 @@ pub(crate) fn open(
             (format, end, interrupted)
         }
         Format::Js(_) => {
-            let (format, end) = js_width_by_recovery(format, wanted, bytes, size);
+            let (format, end) = js_width_by_recovery(format, wanted, bytes, size, path)?;
             (format, end, None)
         }
     };
@@ -294,20 +294,25 @@ fn js_last_frame_ok(file: &File, size: u64, tail: &[u8], width: JsWidth) -> std:
 
 /// For a JS file: the width and the recovered end. When the last frame checked out (`format`
 /// came from it), that is it; when the tail is torn, the width whose recovery keeps the most
-/// data wins, preferring the width the options asked for.
+/// data wins, preferring the width the options asked for on a tie. A width the options asked
+/// for that keeps less is a mismatch, as when the last frame shows another width: opening
+/// must not hand back a log of another width than asked (the same options would then refuse
+/// it at the next open), nor cut data that another width reads.
 fn js_width_by_recovery(
     format: Format,
     asked: Option<Format>,
     bytes: &[u8],
     size: u64,
-) -> (Format, u64) {
+    path: &Path,
+) -> Result<(Format, u64), OffsetError> {
     let end = recover_end(format, bytes, size);
     if end == size {
-        return (format, end);
+        return Ok((format, end));
     }
+    let asked = asked.filter(|a| matches!(a, Format::Js(_)));
     let mut best = match asked {
-        Some(asked @ Format::Js(_)) => (asked, recover_end(asked, bytes, size)),
-        _ => (format, end),
+        Some(asked) => (asked, recover_end(asked, bytes, size)),
+        None => (format, end),
     };
     for width in [JsWidth::W32, JsWidth::W53, JsWidth::W48] {
         let candidate = Format::Js(width);
@@ -316,7 +321,14 @@ fn js_width_by_recovery(
             best = (candidate, end);
         }
     }
-    best
+    match asked {
+        Some(asked) if asked != best.0 => Err(OffsetError::FormatMismatch {
+            path: path.to_path_buf(),
+            found: best.0.name(),
+            requested: asked.name(),
+        }),
+        _ => Ok(best),
+    }
 }
 
 /// Like [`recover_end`], and a delete interrupted in the last frame (start, length) to finish:

@@ -584,3 +584,40 @@ fn an_existing_empty_file_stays_a_js_log() {
     let fresh = OffsetLog::open(dir.path().join("new.offset")).unwrap();
     assert_eq!(fresh.format(), Format::Native);
 }
+
+/// Found by the `offset_log` fuzzer: with a torn tail, recovery picked the width that keeps
+/// the most data even when the options asked for another, so an open asking for 32-bit
+/// trailers returned a 53-bit log, and the next open with the same options was refused.
+#[test]
+fn a_torn_js_log_of_another_width_than_asked_is_refused_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    let data = records(3);
+    let seqs = write(&path, Format::Js(JsWidth::W53), &data);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend([0, 0, 0, 9, b'x']); // a torn next frame: the last frame hides the width
+    fs::write(&path, &bytes).unwrap();
+    for asked in [JsWidth::W32, JsWidth::W48] {
+        let err = OffsetLog::options()
+            .format(Format::Js(asked))
+            .open(&path)
+            .err()
+            .expect("a 53-bit log opened as another width must fail");
+        assert!(err.to_string().contains("53-bit"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was changed");
+    }
+    // Asking for its width, or for none, recovers it; the same options open it again.
+    for asked in [Some(JsWidth::W53), None] {
+        let options = match asked {
+            Some(w) => OffsetLog::options().format(Format::Js(w)),
+            None => OffsetLog::options(),
+        };
+        let log = options.open(&path).unwrap();
+        assert_eq!(log.format(), Format::Js(JsWidth::W53));
+        assert_eq!(log.get(seqs[2]).unwrap(), data[2]);
+        drop(log);
+        let again = options.open(&path).unwrap();
+        assert_eq!(again.format(), Format::Js(JsWidth::W53));
+        assert_eq!(again.recovery().dropped_bytes, 0);
+    }
+}
