@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod fuzz;
 mod test_all;
 mod workspace;
 
@@ -20,6 +21,11 @@ tasks:
                       rust-version toolchain (MSRV),
                       and cargo deny's license check. The crates come from cargo metadata.
                       --soak runs the randomised tests with many more cases (slow).
+  fuzz [--secs N] [--target T]
+                      every cargo-fuzz target of fuzz/ (or only T) for N seconds each
+                      (default 60) on the nightly toolchain, growing a work corpus under
+                      fuzz/target/work/ from the committed fuzz/corpus/; then a table of
+                      executions per target. Needs cargo-fuzz 0.13.2 (see fuzz/README.md).
   bench [--n N] [--only rust]
                       the SSB workload (N messages, default 100000) on this project and on JS
                       flumedb 2.1.8 (bench/js, installed with npm ci when missing), side by
@@ -33,6 +39,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("test-all") => test_all::test_all(rest),
         Some("bench") => bench::bench(rest),
+        Some("fuzz") => fuzz::fuzz(rest),
         _ => {
             eprint!("{USAGE}");
             ExitCode::from(2)
