@@ -152,7 +152,8 @@ fn is_injected(err: &Error, file: &Path, errno: i32) -> bool {
     match err {
         Error::File { path, source } => {
             source.raw_os_error() == Some(errno)
-                && (path == file || Some(path.as_path()) == file.parent())
+                // The file, or a directory on its way (fsync'd when created).
+                && file.ancestors().any(|a| a == path)
         }
         _ => false,
     }
@@ -275,7 +276,8 @@ fn run_trial<L: Log>(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
-            ) || matches!(err, Error::File { path, .. } if Some(path.as_path()) == file.parent()),
+            ) || matches!(err, Error::File { path, .. } if file.ancestors().any(|a| a == path)
+                && err.to_string().contains(&path.display().to_string())),
             "{ctx}: the message does not name the file: {err}"
         );
         match &probe {

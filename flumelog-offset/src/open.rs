@@ -56,10 +56,14 @@ pub(crate) fn open(
         });
     }
     let mut size = file.metadata().map_err(&err)?.len();
+    let file_size = size;
+    // Bytes thrown away before the recovery below (a header lost to zeros).
+    let mut zeros_dropped = 0;
     if size > 0 && size <= format::HEADER_LEN && only_zeros(&file, size).map_err(&err)? {
         // A power loss after the native header's size reached the disk but not its bytes:
         // nothing was ever stored (the header is synced before any append). Start afresh.
         file.set_len(0).map_err(&err)?;
+        zeros_dropped = size;
         size = 0;
     }
     let format = if size == 0 {
@@ -188,8 +192,8 @@ pub(crate) fn open(
         scan_lock: RwLock::new(()),
         closed: AtomicBool::new(false),
         recovery: Recovery {
-            dropped_bytes: size - end,
-            file_size: size,
+            dropped_bytes: zeros_dropped + (size - end),
+            file_size,
         },
     })
 }

@@ -28,7 +28,12 @@ fn every_corpus_file_passes_its_harness() {
         }
         eprintln!("{}: {} corpus files run", target.name, files.len());
     }
-    assert!(failed.is_empty(), "{} failures:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} failures:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 /// Regression inputs (crashes the fuzzers found, kept after the fix) run the same way.
