@@ -45,6 +45,7 @@ fn parse(data: &[u8]) -> Option<u64> {
 fn mode(workload: &str) -> (Format, Durability) {
     let format = match workload.split(':').next() {
         Some("js32") => Format::Js(JsWidth::W32),
+        Some("js48") => Format::Js(JsWidth::W48),
         Some("js53") => Format::Js(JsWidth::W53),
         _ => Format::Native,
     };
@@ -351,6 +352,16 @@ fn power_loss_js32_fsync() {
 #[test]
 fn power_loss_js32_os() {
     run("js32:os");
+}
+
+#[test]
+fn power_loss_js48_fsync() {
+    run("js48:fsync");
+}
+
+#[test]
+fn power_loss_js53_fsync() {
+    run("js53:fsync");
 }
 
 /// Regression (found by the power-loss states): a power loss right after a new native log was
