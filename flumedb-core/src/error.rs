@@ -211,7 +211,8 @@ impl fmt::Display for Error {
             }
             Error::Locked { path } => write!(
                 f,
-                "{}: the log is open elsewhere (another process, or another open in this one)",
+                "{}: the log is open elsewhere (another process, or another open in this one); close \
+                 it there, then open it here",
                 path.display()
             ),
             Error::Unsupported { source, .. } => write!(f, "unsupported file: {source}"),

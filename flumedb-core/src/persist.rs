@@ -262,37 +262,43 @@ pub fn create_dir_durably(dir: &Path) -> crate::Result<()> {
                 });
             }
         }
-        #[cfg(unix)]
-        {
-            let parent = new
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            std::fs::File::open(parent)
-                .and_then(|p| p.sync_all())
-                .map_err(|source| crate::Error::File {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-        }
+        sync_parent(new).map_err(|source| crate::Error::File {
+            path: new.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            source,
+        })?;
     }
     Ok(())
 }
 
-/// Makes a rename or deletion in `file`'s directory durable (a no-op where directories
-/// cannot be opened for syncing).
-#[cfg(unix)]
-fn sync_parent(file: &Path) -> io::Result<()> {
-    match file.parent() {
-        Some(dir) if dir.as_os_str().is_empty() => File::open(".")?.sync_all(),
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => Ok(()),
+/// Makes the entries of `dir` durable (a created file or directory, a rename, a deletion):
+/// an fsync of the directory. A no-op where directories cannot be opened for syncing (there,
+/// as on Windows, such changes are durable without it).
+///
+/// # Errors
+/// The directory could not be opened or synced.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
     }
 }
 
-#[cfg(not(unix))]
-fn sync_parent(_file: &Path) -> io::Result<()> {
-    Ok(())
+/// Makes `path`'s entry in its directory durable (see [`sync_dir`]).
+///
+/// # Errors
+/// The directory could not be opened or synced.
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 #[cfg(test)]

@@ -94,9 +94,7 @@ impl MemoryLog {
             .open(&path)
             .map_err(on(&path))?;
         if !existed {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(on(dir))?;
+            flumedb_core::persist::sync_dir(dir).map_err(on(dir))?;
         }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(on(&path))?;

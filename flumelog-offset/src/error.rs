@@ -68,7 +68,8 @@ impl fmt::Display for OffsetError {
             OffsetError::BadHeader { path } => write!(
                 f,
                 "{}: the file looks like a native flumelog-offset log with a damaged header \
-                 (its magic bytes or header checksum do not match); nothing was changed",
+                 (its magic bytes or header checksum do not match); nothing was changed: keep it \
+                 for inspection or restore it from a backup",
                 path.display()
             ),
             OffsetError::NoValidRecord { path, bytes } => write!(
@@ -95,7 +96,8 @@ impl fmt::Display for OffsetError {
             ),
             OffsetError::Locked { path } => write!(
                 f,
-                "{}: the log is open elsewhere (another process, or another open in this one)",
+                "{}: the log is open elsewhere (another process, or another open in this one); close \
+                 it there, then open it here",
                 path.display()
             ),
             OffsetError::Unsupported { path, reason } => {

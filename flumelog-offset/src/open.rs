@@ -90,7 +90,7 @@ pub(crate) fn open(
             size = format::HEADER_LEN;
         }
         if !existed {
-            sync_parent(path).map_err(&err)?;
+            flumedb_core::persist::sync_parent(path).map_err(&err)?;
         }
         format
     } else {
@@ -364,14 +364,6 @@ fn recover_end(format: Format, bytes: &[u8], size: u64) -> u64 {
         end -= 1;
     }
     format.first().min(size)
-}
-
-#[cfg(unix)]
-fn sync_parent(path: &Path) -> std::io::Result<()> {
-    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => File::open(".")?.sync_all(),
-    }
 }
 
 /// Whether the first `size` bytes of `file` (a few, at most a header) are all zeros.

@@ -66,23 +66,27 @@ impl OffsetLog {
         Ok((map, end))
     }
 
-    /// The record at `seq`: copied out under the `del` seqlock as a small value (a large
-    /// `Result` returned through the seqlock's closure costs a store-forwarding stall), then
-    /// turned into the error, if any, outside it.
-    fn record(&self, bytes: &[u8], seq: u64, end: u64, known_start: bool) -> Result<Vec<u8>> {
-        let found = self
-            .deletes
+    /// The frame at `seq`, its payload copied out under the `del` seqlock. The result is small
+    /// on purpose: a large `Result` returned through the seqlock's closure costs a
+    /// store-forwarding stall per record, so errors are built by the callers, outside it.
+    fn read_frame(&self, bytes: &[u8], seq: u64, end: u64) -> Found {
+        self.deletes
             .read(|| match self.format.check(bytes, seq, end) {
-                Check::Valid { payload, .. } => bytes
+                Check::Valid { payload, next } => bytes
                     .get(payload.0..payload.1)
-                    .map_or(Found::Outside, |data| Found::Record(data.to_vec())),
-                Check::Deleted { .. } => Found::Deleted,
+                    .map_or(Found::Outside, |data| Found::Record(data.to_vec(), next)),
+                Check::Deleted { next } => Found::Deleted(next),
                 Check::Corrupt { .. } => Found::Corrupt,
                 Check::NotAFrame => Found::NotAFrame,
-            });
+            })
+    }
+
+    /// The record at `seq` (`known_start`: `seq` is known to be a frame start).
+    fn record(&self, bytes: &[u8], seq: u64, end: u64, known_start: bool) -> Result<Vec<u8>> {
+        let found = self.read_frame(bytes, seq, end);
         match found {
-            Found::Record(data) => Ok(data),
-            Found::Deleted => Err(Error::Deleted { seq: Seq::new(seq) }),
+            Found::Record(data, _) => Ok(data),
+            Found::Deleted(_) => Err(Error::Deleted { seq: Seq::new(seq) }),
             Found::Corrupt => Err(corrupt(seq, "the record fails its checksum")),
             Found::Outside => Err(corrupt(seq, "the frame's payload lies outside the log")),
             Found::NotAFrame if known_start => Err(corrupt(
@@ -238,30 +242,16 @@ impl Iterator for Forward<'_> {
         {
             let at = self.at;
             let (end, map) = (self.end, &self.map);
-            // A small result, built into the error only outside the seqlock: a large `Result`
-            // returned through the closure cost a store-forwarding stall per record.
-            let step = self
-                .log
-                .deletes
-                .read(|| match self.log.format.check(map, at, end) {
-                    Check::Valid { payload, next } => map
-                        .get(payload.0..payload.1)
-                        .map_or(Advance::Damaged, |data| {
-                            Advance::Record(data.to_vec(), next)
-                        }),
-                    Check::Deleted { next } => Advance::Deleted(next),
-                    _ => Advance::Damaged,
-                });
-            match step {
-                Advance::Record(data, next) => {
+            match self.log.read_frame(map, at, end) {
+                Found::Record(data, next) => {
                     self.at = next;
                     return Some(Ok(Entry {
                         seq: Seq::new(at),
                         data,
                     }));
                 }
-                Advance::Deleted(next) => self.at = next,
-                Advance::Damaged => {
+                Found::Deleted(next) => self.at = next,
+                Found::Corrupt | Found::Outside | Found::NotAFrame => {
                     self.done = true;
                     return Some(Err(corrupt(at, "the frame fails its checks")));
                 }
@@ -271,22 +261,14 @@ impl Iterator for Forward<'_> {
     }
 }
 
-/// What reading one frame found.
+/// What reading one frame found; a record or a deleted one carries where the next frame starts.
 enum Found {
-    Record(Vec<u8>),
-    Deleted,
+    Record(Vec<u8>, u64),
+    Deleted(u64),
     Corrupt,
     /// A payload range outside the bytes (never expected: `check` only reports ranges inside).
     Outside,
     NotAFrame,
-}
-
-/// What one forward step read: a record and where the next frame starts, a deleted record, or
-/// a damaged frame.
-enum Advance {
-    Record(Vec<u8>, u64),
-    Deleted(u64),
-    Damaged,
 }
 
 /// Reverse iteration from a frame end.

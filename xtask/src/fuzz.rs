@@ -9,6 +9,10 @@ use std::time::Instant;
 
 use crate::USAGE;
 
+/// The nightly toolchain the fuzz targets build with (cargo-fuzz needs nightly); `.ci/run`
+/// installs this one.
+pub(crate) const TOOLCHAIN: &str = "nightly-2026-05-19";
+
 /// What one target's run did.
 struct Run {
     target: String,
@@ -32,20 +36,31 @@ pub(crate) fn fuzz(args: &[String]) -> ExitCode {
             _ => return usage(&format!("unknown option {arg}")),
         }
     }
+    if run(secs, only.as_deref()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs every fuzz target (or only `only`) for `secs` seconds each and prints a table of
+/// executions; whether all ran without a failure.
+pub(crate) fn run(secs: u64, only: Option<&str>) -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let manifest = match std::fs::read_to_string(root.join("fuzz/Cargo.toml")) {
         Ok(text) => text,
         Err(err) => {
             eprintln!("fuzz/Cargo.toml: {err}");
-            return ExitCode::FAILURE;
+            return false;
         }
     };
     let targets: Vec<String> = targets(&manifest)
         .into_iter()
-        .filter(|t| only.as_ref().is_none_or(|o| o == t))
+        .filter(|t| only.is_none_or(|o| o == t))
         .collect();
     if targets.is_empty() {
-        return usage("no such fuzz target");
+        eprintln!("no fuzz target {}", only.unwrap_or_default());
+        return false;
     }
     let mut results = Vec::new();
     for target in targets {
@@ -55,14 +70,15 @@ pub(crate) fn fuzz(args: &[String]) -> ExitCode {
         let work = format!("fuzz/target/work/{target}");
         if let Err(err) = std::fs::create_dir_all(root.join(&work)) {
             eprintln!("{work}: {err}");
-            return ExitCode::FAILURE;
+            return false;
         }
         let corpus = format!("fuzz/corpus/{target}");
         let max_time = format!("-max_total_time={secs}");
-        // Through rustup's cargo, so `+nightly` selects the toolchain cargo-fuzz needs.
+        // Through rustup's cargo, so `+toolchain` selects the nightly cargo-fuzz needs.
         let mut cmd = Command::new("cargo");
         cmd.current_dir(&root)
-            .args(["+nightly", "fuzz", "run", &target, &work, &corpus, "--"])
+            .arg(format!("+{TOOLCHAIN}"))
+            .args(["fuzz", "run", &target, &work, &corpus, "--"])
             .args([
                 max_time.as_str(),
                 "-rss_limit_mb=2048",
@@ -104,11 +120,7 @@ pub(crate) fn fuzz(args: &[String]) -> ExitCode {
             run.target, run.secs
         );
     }
-    if results.iter().all(|r| r.ok) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    results.iter().all(|r| r.ok)
 }
 
 fn usage(why: &str) -> ExitCode {

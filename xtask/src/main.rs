@@ -18,12 +18,13 @@ tasks:
                       (each publishable crate), the loom models (offset's seqlock, core's
                       watches and live cursor; --cfg loom, in target/loom), rustdoc with
                       warnings denied, the README quickstart, a build with each crate's
-                      rust-version toolchain (MSRV),
-                      and cargo deny's license check. The crates come from cargo metadata.
+                      rust-version toolchain (MSRV), a fuzz smoke run (every target 5 s;
+                      300 s with --soak), and cargo deny's license check. The crates come
+                      from cargo metadata.
                       --soak runs the randomised tests with many more cases (slow).
   fuzz [--secs N] [--target T]
                       every cargo-fuzz target of fuzz/ (or only T) for N seconds each
-                      (default 60) on the nightly toolchain, growing a work corpus under
+                      (default 60) on the pinned nightly, growing a work corpus under
                       fuzz/target/work/ from the committed fuzz/corpus/; then a table of
                       executions per target. Needs cargo-fuzz 0.13.2 (see fuzz/README.md).
   bench [--n N] [--only rust]

@@ -147,6 +147,12 @@ pub(crate) fn test_all(args: &[String]) -> ExitCode {
     doc.env("RUSTDOCFLAGS", "-D warnings");
     steps.run("rustdoc", doc);
     quickstart(&mut steps);
+    // Every fuzz target builds and runs a few seconds from its committed corpus (the long runs
+    // are `cargo xtask fuzz`).
+    println!("\n==> fuzz smoke run");
+    let start = Instant::now();
+    let fuzzed = crate::fuzz::run(if soak { 300 } else { 5 }, None);
+    steps.record("fuzz smoke run (cargo-fuzz)", fuzzed, start.elapsed());
     msrv(&mut steps, &packages);
     steps.run("cargo deny licenses", cargo(&["deny", "check", "licenses"]));
     if !steps.last_ok() {

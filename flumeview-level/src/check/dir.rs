@@ -78,20 +78,6 @@ impl Drop for DirLock {
     }
 }
 
-/// Syncs a directory, so renames and deletions in it are durable.
-pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        // Directories cannot be opened for syncing on Windows; renames are durable there.
-        let _ = dir;
-        Ok(())
-    }
-}
-
 /// Removes a file, if it exists.
 pub(super) fn remove_if_present(path: &Path) -> Result<(), LevelError> {
     match std::fs::remove_file(path) {

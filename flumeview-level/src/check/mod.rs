@@ -18,10 +18,11 @@ use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use dir::{CHECK_FILE, CHECK_TMP, DAMAGED_FILE, file_error, remove_if_present, sync_dir};
+use dir::{CHECK_FILE, CHECK_TMP, DAMAGED_FILE, file_error, remove_if_present};
 pub(crate) use dir::{DirLock, io_is_damage};
 pub(crate) use files::Known;
 use files::{Found, Stamp, crcs, list};
+use flumedb_core::persist::sync_dir;
 pub(crate) use wipe::{mark_damaged, wipe};
 
 use crate::error::LevelError;

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
-use super::dir::{DAMAGED_FILE, DirLock, LOCK_FILE, file_error, remove_if_present_io, sync_dir};
+use flumedb_core::persist::sync_dir;
+
+use super::dir::{DAMAGED_FILE, DirLock, LOCK_FILE, file_error, remove_if_present_io};
 use crate::error::LevelError;
 
 /// Notes damage found while the store is open, so the next open wipes it (best effort: if
