@@ -13,6 +13,15 @@ use crate::USAGE;
 /// installs this one.
 pub(crate) const TOOLCHAIN: &str = "nightly-2026-05-19";
 
+/// When a target's run stops: after a time, or after a number of executions.
+#[derive(Clone, Copy)]
+pub(crate) enum Budget {
+    /// `-max_total_time`: seconds per target.
+    Secs(u64),
+    /// `-runs`: executions per target (no time limit).
+    Runs(u64),
+}
+
 /// What one target's run did.
 struct Run {
     target: String,
@@ -22,30 +31,34 @@ struct Run {
 }
 
 pub(crate) fn fuzz(args: &[String]) -> ExitCode {
-    let mut secs: u64 = 60;
+    let mut budget = Budget::Secs(60);
     let mut only: Option<String> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let value = args.next();
         match (arg.as_str(), value) {
             ("--secs", Some(v)) => match v.parse() {
-                Ok(n) if n > 0 => secs = n,
+                Ok(n) if n > 0 => budget = Budget::Secs(n),
                 _ => return usage("--secs takes a positive number of seconds"),
+            },
+            ("--runs", Some(v)) => match v.parse() {
+                Ok(n) if n > 0 => budget = Budget::Runs(n),
+                _ => return usage("--runs takes a positive number of executions"),
             },
             ("--target", Some(v)) => only = Some(v.clone()),
             _ => return usage(&format!("unknown option {arg}")),
         }
     }
-    if run(secs, only.as_deref()) {
+    if run(budget, only.as_deref()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-/// Runs every fuzz target (or only `only`) for `secs` seconds each and prints a table of
+/// Runs every fuzz target (or only `only`) until `budget` is spent and prints a table of
 /// executions; whether all ran without a failure.
-pub(crate) fn run(secs: u64, only: Option<&str>) -> bool {
+pub(crate) fn run(budget: Budget, only: Option<&str>) -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let manifest = match std::fs::read_to_string(root.join("fuzz/Cargo.toml")) {
         Ok(text) => text,
@@ -64,7 +77,16 @@ pub(crate) fn run(secs: u64, only: Option<&str>) -> bool {
     }
     let mut results = Vec::new();
     for target in targets {
-        println!("\n==> fuzz {target} for {secs} s");
+        let stop = match budget {
+            Budget::Secs(secs) => {
+                println!("\n==> fuzz {target} for {secs} s");
+                format!("-max_total_time={secs}")
+            }
+            Budget::Runs(runs) => {
+                println!("\n==> fuzz {target} for {runs} executions");
+                format!("-runs={runs}")
+            }
+        };
         let extra =
             std::fs::read_to_string(root.join("fuzz/args").join(&target)).unwrap_or_default();
         let work = format!("fuzz/target/work/{target}");
@@ -73,14 +95,13 @@ pub(crate) fn run(secs: u64, only: Option<&str>) -> bool {
             return false;
         }
         let corpus = format!("fuzz/corpus/{target}");
-        let max_time = format!("-max_total_time={secs}");
         // Through rustup's cargo, so `+toolchain` selects the nightly cargo-fuzz needs.
         let mut cmd = Command::new("cargo");
         cmd.current_dir(&root)
             .arg(format!("+{TOOLCHAIN}"))
             .args(["fuzz", "run", &target, &work, &corpus, "--"])
             .args([
-                max_time.as_str(),
+                stop.as_str(),
                 "-rss_limit_mb=2048",
                 "-malloc_limit_mb=512",
                 "-timeout=10",

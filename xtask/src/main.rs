@@ -22,9 +22,9 @@ tasks:
                       300 s with --soak), and cargo deny's license check. The crates come
                       from cargo metadata.
                       --soak runs the randomised tests with many more cases (slow).
-  fuzz [--secs N] [--target T]
+  fuzz [--secs N | --runs N] [--target T]
                       every cargo-fuzz target of fuzz/ (or only T) for N seconds each
-                      (default 60) on the pinned nightly, growing a work corpus under
+                      (default 60), or for N executions each, on the pinned nightly, growing a work corpus under
                       fuzz/target/work/ from the committed fuzz/corpus/; then a table of
                       executions per target. Needs cargo-fuzz 0.13.2 (see fuzz/README.md).
   bench [--n N] [--only rust]

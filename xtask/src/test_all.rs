@@ -151,7 +151,7 @@ pub(crate) fn test_all(args: &[String]) -> ExitCode {
     // are `cargo xtask fuzz`).
     println!("\n==> fuzz smoke run");
     let start = Instant::now();
-    let fuzzed = crate::fuzz::run(if soak { 300 } else { 5 }, None);
+    let fuzzed = crate::fuzz::run(crate::fuzz::Budget::Secs(if soak { 300 } else { 5 }), None);
     steps.record("fuzz smoke run (cargo-fuzz)", fuzzed, start.elapsed());
     msrv(&mut steps, &packages);
     steps.run("cargo deny licenses", cargo(&["deny", "check", "licenses"]));
