@@ -152,11 +152,25 @@ fn is_injected(err: &Error, file: &Path, errno: i32) -> bool {
     match err {
         Error::File { path, source } => {
             source.raw_os_error() == Some(errno)
-                // The file, or a directory on its way (fsync'd when created).
-                && file.ancestors().any(|a| a == path)
+                // The file, a directory on its way (fsync'd when created), or a file the log
+                // keeps beside it (`<file>.synced`).
+                && (file.ancestors().any(|a| a == path) || is_side_file(path, file))
         }
         _ => false,
     }
+}
+
+/// Whether `path` is a file the log keeps beside `file`: same directory, named `<file>.<ext>`.
+fn is_side_file(path: &Path, file: &Path) -> bool {
+    let (Some(name), Some(side)) = (file.file_name(), path.file_name()) else {
+        return false;
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".");
+    path.parent() == file.parent()
+        && side
+            .as_encoded_bytes()
+            .starts_with(prefix.as_encoded_bytes())
 }
 
 fn is_poisoned(err: &Error, file: &Path) -> bool {
@@ -276,8 +290,9 @@ fn run_trial<L: Log>(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
-            ) || matches!(err, Error::File { path, .. } if file.ancestors().any(|a| a == path)
-                && err.to_string().contains(&path.display().to_string())),
+            ) || matches!(err, Error::File { path, .. }
+                if (file.ancestors().any(|a| a == path) || is_side_file(path, &file))
+                    && err.to_string().contains(&path.display().to_string())),
             "{ctx}: the message does not name the file: {err}"
         );
         match &probe {

@@ -18,6 +18,7 @@ use std::ops::{Bound, Range};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use flumedb_core::persist::{Mark, SyncedEnd};
 use flumedb_core::{Entry, Error, Log, LogIter, Result, Seq, Since, SinceWatch};
 use parking_lot::{Mutex, RwLock};
 
@@ -46,6 +47,8 @@ pub struct MemoryLog {
     /// is reopened.
     poisoned: AtomicBool,
     file: Option<Mutex<File>>,
+    /// Where the file was last fsync'd (`log.memory.synced`), for a persisted log.
+    synced_end: Option<Mutex<SyncedEnd>>,
     dir: Option<PathBuf>,
     recovered: u64,
 }
@@ -65,6 +68,7 @@ impl MemoryLog {
             closed: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
             file: None,
+            synced_end: None,
             dir: None,
             recovered: 0,
         }
@@ -75,7 +79,9 @@ impl MemoryLog {
     /// Each append is written to the operating system before it returns; [`Log::flush`] and
     /// [`Log::close`] also fsync. A torn tail (a partial record, or a last record whose
     /// checksum fails) is cut off and counted in [`recovered_bytes`](Self::recovered_bytes);
-    /// a bad record followed by more data is [`Error::Corrupt`], never silently dropped.
+    /// a bad record followed by more data is [`Error::Corrupt`], never silently dropped,
+    /// unless it lies past where the file was last fsync'd (kept in `log.memory.synced`):
+    /// there it is what a power loss leaves of unsynced appends, and is cut with what follows.
     pub fn open(dir: impl AsRef<Path>) -> Result<MemoryLog> {
         let dir = dir.as_ref();
         let on = |path: &Path| {
@@ -98,7 +104,8 @@ impl MemoryLog {
         }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(on(&path))?;
-        let (records, good) = parse(&bytes).map_err(|err| match err {
+        let (mut synced_end, mark) = SyncedEnd::open(&path)?;
+        let (records, good) = parse(&bytes, mark).map_err(|err| match err {
             Error::Corrupt { seq, reason } => Error::Corrupt {
                 seq,
                 reason: format!("{}: {reason}", path.display()),
@@ -108,7 +115,15 @@ impl MemoryLog {
         let recovered = (bytes.len() - good) as u64;
         if recovered > 0 {
             file.set_len(good as u64).map_err(on(&path))?;
+        }
+        let now = Mark {
+            end: good as u64,
+            check: records.len() as u64,
+        };
+        if mark != Some(now) || recovered > 0 {
+            // What recovery kept is durable before the mark says so.
             file.sync_all().map_err(on(&path))?;
+            synced_end.record_durably(now)?;
         }
         let since = match records.len() {
             0 => Since::Empty,
@@ -120,9 +135,19 @@ impl MemoryLog {
             closed: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
             file: Some(Mutex::new(file)),
+            synced_end: Some(Mutex::new(synced_end)),
             dir: Some(dir.to_path_buf()),
             recovered,
         })
+    }
+
+    /// Records that the file is durable up to `mark` (after an fsync that covered it). A
+    /// failure leaves an older mark, which is still true; the error still reaches the caller.
+    fn record_synced_end(&self, mark: Mark) -> Result<()> {
+        match &self.synced_end {
+            Some(synced_end) => synced_end.lock().record(mark),
+            None => Ok(()),
+        }
     }
 
     /// An I/O error on the log file, with its path.
@@ -215,10 +240,13 @@ impl MemoryLog {
 /// What follows the last good frame is a torn tail (cut off by `open`) only if it could be the
 /// remains of one interrupted append: a partial header, a valid header whose data runs past
 /// the end, or a last frame whose data fails its checksum, each followed by nothing but zeros.
-/// Anything else is corruption and an error.
-fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
+/// Anything else is corruption and an error, unless it lies past `mark` (where the file was
+/// last fsync'd, if the frames show a boundary there with as many records before it): then it
+/// is the unsynced tail a power loss left, lost pages and all, and is cut.
+fn parse(bytes: &[u8], mark: Option<Mark>) -> Result<(Vec<Vec<u8>>, usize)> {
     let mut records = Vec::new();
     let mut at = 0;
+    let mut past_mark = false;
     let zeros = |from: usize| {
         bytes
             .get(from..)
@@ -229,6 +257,7 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
         reason: format!("{what} in the record at byte {at} of {FILE_NAME}, with data after it"),
     };
     while at < bytes.len() {
+        past_mark |= mark.is_some_and(|m| m.end == at as u64 && m.check == records.len() as u64);
         let Some(header) = bytes.get(at..at + FRAME_HEADER) else {
             break; // a torn header
         };
@@ -239,7 +268,7 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
                 .map_or(0, u32::from_le_bytes)
         };
         if header.get(..8).map(crc32fast::hash) != Some(word(8)) {
-            if zeros(at + FRAME_HEADER) {
+            if past_mark || zeros(at + FRAME_HEADER) {
                 break; // a torn or zero-filled header at the end
             }
             return Err(corrupt(&records, at, "bad frame header"));
@@ -250,7 +279,7 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
             break; // a valid header whose data was not all written
         };
         if crc32fast::hash(data) != word(4) {
-            if zeros(end) {
+            if past_mark || zeros(end) {
                 break; // the last record was torn
             }
             return Err(corrupt(&records, at, "checksum mismatch"));
@@ -317,14 +346,28 @@ impl Log for MemoryLog {
 
     fn flush(&self) -> Result<()> {
         self.check_open()?;
-        if let Some(file) = &self.file
-            && let Err(err) = file.lock().sync_data()
-        {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        // The frames and their count as of now; the fsync below covers at least those.
+        let mark = {
+            let records = self.records.read();
+            let end = file
+                .lock()
+                .metadata()
+                .map_err(|e| self.file_error(e))?
+                .len();
+            Mark {
+                end,
+                check: records.len() as u64,
+            }
+        };
+        if let Err(err) = file.lock().sync_data() {
             // Nothing written before may be acknowledged as durable any more.
             self.poisoned.store(true, Ordering::Release);
             return Err(self.file_error(err));
         }
-        Ok(())
+        self.record_synced_end(mark)
     }
 
     fn close(&self) -> Result<()> {
@@ -332,13 +375,24 @@ impl Log for MemoryLog {
             return Err(Error::Closed);
         }
         // Wait for appends in flight, then make the file durable.
-        let _records = self.records.write();
-        let durable = match &self.file {
-            Some(file) => file.lock().sync_all(),
-            None => Ok(()),
+        let records = self.records.write();
+        let (durable, end) = match &self.file {
+            Some(file) => {
+                let file = file.lock();
+                (file.sync_all(), file.metadata().map(|m| m.len()))
+            }
+            None => (Ok(()), Ok(0)),
         };
         self.since.close();
-        durable.map_err(|e| self.file_error(e))
+        durable.map_err(|e| self.file_error(e))?;
+        let end = end.map_err(|e| self.file_error(e))?;
+        if self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.record_synced_end(Mark {
+            end,
+            check: records.len() as u64,
+        })
     }
 
     fn view_dir(&self) -> Option<PathBuf> {
@@ -466,6 +520,49 @@ mod tests {
         assert_eq!(log.get(Seq::new(1)).unwrap(), b"two");
     }
 
+    /// Issue 13, finding B: a power loss that lost an unflushed page and kept a later one
+    /// leaves a hole with records after it. Past the synced end (the last flush) open cuts it;
+    /// the same damage before it is corruption, reported and never cut.
+    #[test]
+    fn a_hole_past_the_synced_end_is_cut_and_damage_before_it_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let log = MemoryLog::open(dir.path()).unwrap();
+        log.append_batch(&[b"one", b"two", b"three"]).unwrap();
+        log.flush().unwrap();
+        let flushed = fs::metadata(&path).unwrap().len() as usize;
+        log.append_batch(&[b"four", b"five", b"six"]).unwrap();
+        // A crash now: no close, the mark says the first three are synced.
+        drop(log);
+        let good = fs::read(&path).unwrap();
+        let fifth = flushed + FRAME_HEADER + 4;
+
+        let mut hole = good.clone();
+        hole[fifth..fifth + FRAME_HEADER].fill(0);
+        fs::write(&path, &hole).unwrap();
+        let log = MemoryLog::open(dir.path()).unwrap();
+        assert_eq!(log.len(), 4);
+        assert_eq!(log.recovered_bytes(), (good.len() - fifth) as u64);
+        assert_eq!(log.get(Seq::new(3)).unwrap(), b"four");
+        log.append(b"seven").unwrap();
+        log.close().unwrap();
+        let log = MemoryLog::open(dir.path()).unwrap();
+        assert_eq!(log.recovered_bytes(), 0);
+        assert_eq!(log.get(Seq::new(4)).unwrap(), b"seven");
+        log.close().unwrap();
+
+        // The same damage in the second record, which was flushed: an error, nothing cut.
+        let mut damaged = good.clone();
+        let second = FRAME_HEADER + 3;
+        damaged[second..second + FRAME_HEADER].fill(0);
+        fs::write(&path, &damaged).unwrap();
+        match MemoryLog::open(dir.path()) {
+            Err(Error::Corrupt { seq, .. }) => assert_eq!(seq, Some(Seq::new(1))),
+            other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+        }
+        assert_eq!(fs::read(&path).unwrap(), damaged);
+    }
+
     #[test]
     fn every_byte_flip_is_detected_or_harmless() {
         let dir = tempfile::tempdir().unwrap();
@@ -479,7 +576,7 @@ mod tests {
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x10;
-            match parse(&bad) {
+            match parse(&bad, None) {
                 Err(Error::Corrupt { .. }) => {}
                 // A flip in the last record can only ever cost that record, as a torn tail.
                 Ok((records, _)) => {

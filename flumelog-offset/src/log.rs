@@ -6,6 +6,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use flumedb_core::persist::{Mark, SyncedEnd};
 use flumedb_core::{Error, Log, LogIter, Result, Seq, SinceWatch};
 use parking_lot::{Condvar, Mutex, RwLock};
 
@@ -28,8 +29,9 @@ pub struct Recovery {
 pub enum Durability {
     /// Each append (or batch) is written to the operating system (one `pwrite`) before it
     /// returns, as JS flumelog-offset does. It survives a crash of the process; after a crash
-    /// of the machine (power loss) the newest appends may be lost, torn or zero-filled, which
-    /// the next open repairs. `flush()` (and `close()`) fsync.
+    /// of the machine (power loss) the appends since the last `flush()` may be lost, torn or
+    /// zero-filled in any order, and the next open keeps them up to the first one that did not
+    /// survive whole. `flush()` (and `close()`) fsync.
     #[default]
     Os,
     /// Each append (or batch) is fsync'd before it returns: it survives a crash of the machine
@@ -72,6 +74,8 @@ pub struct OffsetLog {
     /// Group commit: who is syncing, and how far the file is durable.
     pub(crate) durable: Mutex<DurableState>,
     pub(crate) durable_changed: Condvar,
+    /// The mark file beside the log: where the log was last fsync'd (`<log>.synced`).
+    pub(crate) synced_end: Mutex<SyncedEnd>,
     /// Readers that overlapped a `del` rewriting bytes they copy retry.
     pub(crate) deletes: SeqLock,
     /// Held for reading by scans that hand out borrowed bytes, for writing by `del`.
@@ -143,6 +147,20 @@ impl OffsetLog {
         self.poisoned.lock().get_or_insert(why);
     }
 
+    /// Records that the file is durable up to `end` (whose last frame starts at `last`): call
+    /// only after an fsync that covered it.
+    ///
+    /// A failure leaves an older mark, which is still true (open then checks more of the
+    /// tail), so the log stays usable; the error still reaches the caller, since the disk
+    /// failed a write.
+    pub(crate) fn record_synced_end(&self, end: u64, last: Option<u64>) -> Result<()> {
+        let mark = Mark {
+            end,
+            check: last.unwrap_or(crate::open::NO_FRAME),
+        };
+        self.synced_end.lock().record(mark)
+    }
+
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::Closed)
@@ -186,15 +204,18 @@ impl Log for OffsetLog {
         }
         let synced = w.file.sync_all();
         // Anything written but not yet published (fsync mode) is durable now.
+        let mut marked = Ok(());
         if synced.is_ok() && self.poisoned.lock().is_none() {
             self.publish(w.written, w.last);
+            marked = self.record_synced_end(w.written, w.last);
         }
         // Let another open (or process) have the file; this object is done with it.
         let unlocked = w.file.unlock();
         drop(w);
         self.since.close();
         synced.map_err(|e| self.file_error(e))?;
-        unlocked.map_err(|e| self.file_error(e))
+        unlocked.map_err(|e| self.file_error(e))?;
+        marked
     }
 
     fn view_dir(&self) -> Option<PathBuf> {

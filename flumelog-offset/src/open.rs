@@ -5,11 +5,12 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
+use flumedb_core::persist::{Mark, SyncedEnd};
 use flumedb_core::{Seq, Since, SinceWatch};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::OffsetError;
-use crate::format::{self, Format, JsWidth};
+use crate::format::{self, Check, Format, JsWidth};
 use crate::log::{Durability, DurableState, OffsetLog, Recovery, Writer};
 use crate::map::GrowingMap;
 use crate::seqlock::SeqLock;
@@ -19,6 +20,18 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> OffsetError + '_ {
     move |source| OffsetError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// A failure of the synced-end mark file beside the log, with its own path
+/// (other errors, which these calls do not make, are put on the log's path).
+fn core_err(log: &Path) -> impl Fn(flumedb_core::Error) -> OffsetError + '_ {
+    move |e| match e {
+        flumedb_core::Error::File { path, source } => OffsetError::Io { path, source },
+        other => OffsetError::Io {
+            path: log.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
     }
 }
 
@@ -107,56 +120,47 @@ pub(crate) fn open(
                 "the memory map is shorter than the file",
             ))
         })?;
-    let (format, end, interrupted_delete) = match format {
-        Format::Native => {
-            let (end, interrupted) = recover_tail(format, bytes, size);
-            (format, end, interrupted)
+    let (mut synced_end, mark) = SyncedEnd::open(path).map_err(core_err(path))?;
+    let wanted_js = wanted.filter(|w| matches!(w, Format::Js(_)));
+    let (format, end, deletes) = match marked_format(format, wanted_js, mark, bytes, size) {
+        // The synced end is known: what lies beyond it was never fsync'd, and is kept only
+        // up to its first bad frame (a hole of lost pages, a torn write).
+        Some((format, mark)) => {
+            if let Some(asked) = wanted_js
+                && asked != format
+                && mark.end > format.first()
+            {
+                return Err(OffsetError::FormatMismatch {
+                    path: path.to_path_buf(),
+                    found: format.name(),
+                    requested: asked.name(),
+                });
+            }
+            let (end, deletes) = forward_from(format, bytes, mark.end, size);
+            (format, end, deletes)
         }
-        Format::Js(_) => {
-            let (format, end) = js_width_by_recovery(format, wanted, bytes, size, path)?;
-            (format, end, None)
-        }
+        None => recover_unmarked(format, wanted, bytes, size, path)?,
     };
-    if end == format.first() && matches!(format, Format::Js(_)) && bytes.iter().any(|b| *b != 0) {
-        // Not one valid frame: this is no JS log of this width.
-        // Cutting it to nothing could destroy someone's data, so refuse.
-        return Err(OffsetError::Unsupported {
-            path: path.to_path_buf(),
-            reason: format!(
-                "no valid {} frame anywhere in {size} bytes; not a flumelog-offset log (or not \
-                 of this trailer width); nothing was changed",
-                format.name()
-            ),
-        });
-    }
-    let whole = bytes;
-    if end == format.first()
-        && format == Format::Native
-        && whole
-            .get(end as usize..)
-            .is_some_and(|tail| tail.iter().any(|b| *b != 0))
-        && !format::native_torn_first_append(whole)
-    {
-        // Cutting back to the header would destroy whatever is there; only a first append
-        // cut short (or zeros) holds nothing that was ever a complete record.
-        return Err(OffsetError::NoValidRecord {
-            path: path.to_path_buf(),
-            bytes: size - end,
-        });
-    }
-    if let Some((start, len)) = interrupted_delete {
+    for (start, len) in deletes {
         write_deletion(&file, format, start, len).map_err(&err)?;
-        file.sync_all().map_err(&err)?;
     }
     if end < size {
         file.set_len(end).map_err(&err)?;
-        file.sync_all().map_err(&err)?;
     }
     let last = if end <= format.first() {
         None
     } else {
         format.frame_ending_at(bytes, end)
     };
+    let now = Mark {
+        end,
+        check: last.unwrap_or(NO_FRAME),
+    };
+    if mark != Some(now) || end < size {
+        // What recovery kept is durable before the mark says so.
+        file.sync_all().map_err(&err)?;
+        synced_end.record_durably(now).map_err(core_err(path))?;
+    }
     let since = last.map_or(Since::Empty, |s| Since::At(Seq::new(s)));
     let dir = path
         .parent()
@@ -188,6 +192,7 @@ pub(crate) fn open(
             synced: end,
         }),
         durable_changed: Condvar::new(),
+        synced_end: Mutex::new(synced_end),
         deletes: SeqLock::new(),
         scan_lock: RwLock::new(()),
         closed: AtomicBool::new(false),
@@ -196,6 +201,121 @@ pub(crate) fn open(
             file_size,
         },
     })
+}
+
+/// Deletes a crash interrupted, to finish at open: (frame start, payload length).
+type Interrupted = Vec<(u64, u32)>;
+
+/// The seq recorded in a mark at the start of the log (no frame ends there).
+pub(crate) const NO_FRAME: u64 = u64::MAX;
+
+/// The format whose frames agree with the synced-end mark, and the mark, when there is one:
+/// the frame ending at the mark checks out at the seq it names (a JS file's trailer width is
+/// found this way too, even when its tail is torn). `None` sends open to the scan from the end.
+fn marked_format(
+    detected: Format,
+    wanted_js: Option<Format>,
+    mark: Option<Mark>,
+    bytes: &[u8],
+    size: u64,
+) -> Option<(Format, Mark)> {
+    let mark = mark.filter(|m| m.end <= size)?;
+    let candidates = match detected {
+        Format::Native => vec![Format::Native],
+        Format::Js(_) => {
+            let mut all = vec![detected];
+            all.extend(wanted_js);
+            all.extend([JsWidth::W32, JsWidth::W53, JsWidth::W48].map(Format::Js));
+            all
+        }
+    };
+    if mark.end == detected.first() {
+        // Nothing was synced yet, so nothing shows the width: the one asked for, else the one
+        // detected.
+        return (mark.check == NO_FRAME).then_some((wanted_js.unwrap_or(detected), mark));
+    }
+    candidates.into_iter().find_map(|format| {
+        let start = format.frame_ending_at(bytes, mark.end).or_else(|| {
+            format
+                .interrupted_delete_ending_at(bytes, mark.end)
+                .map(|(start, _)| start)
+        })?;
+        (start == mark.check).then_some((format, mark))
+    })
+}
+
+/// Walks the frames from `from` (where the synced end says a frame ends) to the first position
+/// where no valid frame starts: the end to keep, and the deletes a crash interrupted on the way
+/// (start, payload length), to finish.
+fn forward_from(format: Format, bytes: &[u8], from: u64, size: u64) -> (u64, Interrupted) {
+    // The frame ending at the mark may itself be a delete cut short.
+    let mut deletes: Interrupted = format
+        .interrupted_delete_ending_at(bytes, from)
+        .into_iter()
+        .collect();
+    let mut at = from;
+    while at < size {
+        match format.check(bytes, at, size) {
+            Check::Valid { next, .. } | Check::Deleted { next } => at = next,
+            Check::Corrupt { next } => match format.interrupted_delete_ending_at(bytes, next) {
+                Some((start, len)) if start == at => {
+                    deletes.push((start, len));
+                    at = next;
+                }
+                _ => break,
+            },
+            Check::NotAFrame => break,
+        }
+    }
+    (at, deletes)
+}
+
+/// Recovery without a synced-end mark (a log written before marks, by JS, or whose mark was
+/// lost): the end is found by a scan back from the end of the file (recovery rules 2 to 5).
+fn recover_unmarked(
+    format: Format,
+    wanted: Option<Format>,
+    bytes: &[u8],
+    size: u64,
+    path: &Path,
+) -> Result<(Format, u64, Interrupted), OffsetError> {
+    let (format, end, interrupted_delete) = match format {
+        Format::Native => {
+            let (end, interrupted) = recover_tail(format, bytes, size);
+            (format, end, interrupted)
+        }
+        Format::Js(_) => {
+            let (format, end) = js_width_by_recovery(format, wanted, bytes, size, path)?;
+            (format, end, None)
+        }
+    };
+    if end == format.first() && matches!(format, Format::Js(_)) && bytes.iter().any(|b| *b != 0) {
+        // Not one valid frame: this is no JS log of this width.
+        // Cutting it to nothing could destroy someone's data, so refuse.
+        return Err(OffsetError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!(
+                "no valid {} frame anywhere in {size} bytes; not a flumelog-offset log (or not \
+                 of this trailer width); nothing was changed",
+                format.name()
+            ),
+        });
+    }
+    if end == format.first()
+        && format == Format::Native
+        && bytes
+            .get(end as usize..)
+            .is_some_and(|tail| tail.iter().any(|b| *b != 0))
+        && !format::native_torn_first_append(bytes)
+    {
+        // Cutting back to the header would destroy whatever is there; only a first append
+        // cut short (or zeros) holds nothing that was ever a complete record.
+        return Err(OffsetError::NoValidRecord {
+            path: path.to_path_buf(),
+            bytes: size - end,
+        });
+    }
+    Ok((format, end, interrupted_delete.into_iter().collect()))
 }
 
 /// Finds the format of an existing file.

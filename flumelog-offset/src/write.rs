@@ -143,6 +143,11 @@ impl OffsetLog {
                 (w.written, w.last, w.file.try_clone())
             };
             let result = file.and_then(|f| f.sync_data());
+            // Only the leader gets here (`syncing`), so marks are written in order.
+            let marked = match result {
+                Ok(()) => self.record_synced_end(written, last),
+                Err(_) => Ok(()),
+            };
             state = self.durable.lock();
             state.syncing = false;
             match result {
@@ -153,6 +158,8 @@ impl OffsetLog {
                         self.publish(written, last);
                     }
                     self.durable_changed.notify_all();
+                    // The records are durable; the mark's failure is this caller's to report.
+                    marked?;
                 }
                 Err(err) => {
                     self.set_poisoned(format!("fsync failed: {err}"));
@@ -168,9 +175,13 @@ impl OffsetLog {
     /// [`Durability::Fsync`] the change is fsync'd before this returns.
     ///
     /// The bytes are rewritten in place: a crash in the middle of a delete leaves that one
-    /// frame failing its checks (reported as corrupt, never returned as data).
+    /// frame failing its checks (reported as corrupt, never returned as data). So that such a
+    /// frame is never taken for an unsynced tail and cut with the records after it, the record
+    /// and the synced-end mark past it are made durable first (an fsync each, when they are
+    /// not yet).
     pub fn del(&self, seq: Seq) -> Result<()> {
         self.check_open()?;
+        self.mark_durable_past(seq)?;
         // Scans hold `scan_lock` while `f` runs; take it before the writer lock, so a scan
         // whose `f` appends cannot deadlock with a delete. (`f` must not call `del` itself.)
         let _scans = self.scan_lock.write();
@@ -222,6 +233,51 @@ impl OffsetLog {
             return Err(self.file_error(err));
         }
         Ok(())
+    }
+}
+
+impl OffsetLog {
+    /// Before a delete rewrites the frame at `seq`: makes the frame durable and the synced-end
+    /// mark durable past it. A delete torn by a power loss then lies below the mark on disk,
+    /// where recovery keeps it (reported as `Corrupt`, or finished), and never cuts the
+    /// records after it as it cuts an unsynced tail.
+    fn mark_durable_past(&self, seq: Seq) -> Result<()> {
+        let next = {
+            let (map, end) = self.snapshot()?;
+            match self.format.check(&map, seq.get(), end) {
+                Check::Valid { next, .. } | Check::Deleted { next } | Check::Corrupt { next } => {
+                    next
+                }
+                // No frame: `del` reports it.
+                Check::NotAFrame => return Ok(()),
+            }
+        };
+        // The newest mark covers everything fsync'd, unless its write failed: then the
+        // second round forces an fsync of our own, which records a fresh mark (or fails).
+        for force in [false, true] {
+            let mut synced_end = self.synced_end.lock();
+            if synced_end.durable().is_some_and(|mark| mark.end >= next) {
+                return Ok(());
+            }
+            drop(synced_end);
+            self.make_durable(next, force)?;
+            synced_end = self.synced_end.lock();
+            match synced_end.sync() {
+                Ok(mark) if mark.is_some_and(|mark| mark.end >= next) => return Ok(()),
+                Ok(_) => {}
+                Err(err) => {
+                    // As after any failed fsync: the disk cannot be trusted until reopened.
+                    self.set_poisoned(format!("fsync of the synced-end mark failed: {err}"));
+                    return Err(err);
+                }
+            }
+        }
+        Err(Error::File {
+            path: self.synced_end.lock().file_path().to_path_buf(),
+            source: std::io::Error::other(
+                "the synced-end mark could not be made durable before a delete",
+            ),
+        })
     }
 }
 

@@ -1,5 +1,8 @@
 //! `memory_log`: flumelog-memory's file parser and torn-tail repair, through `MemoryLog::open`
-//! on a directory holding the input as its log file.
+//! on a directory holding the input as its log file (and no synced-end mark). Then, when that
+//! opened, the same with a mark: the repaired log is closed (which marks its end synced) and
+//! the input appended after it as an unsynced tail, which open must cut or keep without ever
+//! refusing or cutting below the mark.
 
 use std::ops::Bound;
 
@@ -9,6 +12,8 @@ use flumelog_memory::{FILE_NAME, MemoryLog};
 use crate::scratch;
 
 const FRAME_HEADER: usize = 12;
+/// The synced-end mark file beside the log file.
+const MARK: &str = "log.memory.synced";
 
 /// The harness: the whole input is the log file.
 pub fn memory_log(file: &[u8]) {
@@ -19,6 +24,7 @@ pub fn memory_log(file: &[u8]) {
     }
     let path = dir.join(FILE_NAME);
     scratch::put(&path, Some(file));
+    scratch::put(&dir.join(MARK), None);
     let log = match MemoryLog::open(&dir) {
         Ok(log) => log,
         Err(err) => {
@@ -87,6 +93,42 @@ pub fn memory_log(file: &[u8]) {
         last.as_ref().is_ok_and(|d| d == b"fuzz"),
         "the append is lost: {last:?}"
     );
+    let closed = again.close();
+    assert!(closed.is_ok(), "close: {closed:?}");
+    drop(again);
+    unsynced_tail(&dir, file);
+}
+
+/// The log in `dir` was closed (its mark covers the whole file); `tail` is appended as bytes
+/// that were never synced. Open keeps every synced record and only whole frames of the tail.
+fn unsynced_tail(dir: &std::path::Path, tail: &[u8]) {
+    let path = dir.join(FILE_NAME);
+    let synced = scratch::read(&path);
+    let mut bytes = synced.clone();
+    bytes.extend_from_slice(tail);
+    scratch::put(&path, Some(&bytes));
+    let log = match MemoryLog::open(dir) {
+        Ok(log) => log,
+        Err(e) => panic!("a tail past the synced end was refused: {e}"),
+    };
+    let after = scratch::read(&path);
+    assert!(
+        after.len() >= synced.len() && bytes.starts_with(&after),
+        "open cut below the synced end, or did more than cut"
+    );
+    assert_eq!(log.recovered_bytes(), (bytes.len() - after.len()) as u64);
+    let records = frames(&after);
+    assert_eq!(
+        log.len(),
+        records.len(),
+        "record count differs from the file"
+    );
+    for (i, record) in records.iter().enumerate() {
+        match log.get(Seq::new(i as u64)) {
+            Ok(data) => assert_eq!(&data, record, "get({i}) differs from the file"),
+            Err(e) => panic!("get({i}) failed: {e}"),
+        }
+    }
 }
 
 /// The records of `bytes`, which must be nothing but whole frames whose checks pass.

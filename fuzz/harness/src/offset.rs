@@ -4,7 +4,10 @@
 //!
 //! Input: one control byte, then the file's bytes. Control bits 0-2 pick the format the options
 //! ask for (0, 5-7: none; 1: native; 2, 3, 4: JS 32, 48, 53); bit 3 with no file bytes: no file
-//! at all (open creates it) rather than an empty one.
+//! at all (open creates it) rather than an empty one. The file is opened without a synced-end
+//! mark (`log.offset.synced`); with bit 5, a log that opened clean is then closed (which marks
+//! its end synced) and the file's bytes appended after it as an unsynced tail: open must keep
+//! everything below the mark and only whole frames of the tail (recovery rule 8).
 
 use std::ops::Bound;
 use std::path::Path;
@@ -16,6 +19,8 @@ use crate::scratch;
 
 const NATIVE_HEADER_LEN: usize = 16;
 const DELETED: u32 = 1 << 31;
+/// The synced-end mark file beside `log.offset`.
+const MARK: &str = "log.offset.synced";
 
 /// The harness: see the module documentation for the input.
 pub fn offset_log(data: &[u8]) {
@@ -32,6 +37,7 @@ pub fn offset_log(data: &[u8]) {
     let missing = control & 8 != 0 && file.is_empty();
     let path = scratch::dir().join("log.offset");
     scratch::put(&path, (!missing).then_some(file));
+    scratch::put(&scratch::dir().join(MARK), None);
     let opened = open(&path, wanted);
     match opened {
         Err(err) => {
@@ -138,8 +144,65 @@ fn check_opened(log: &OffsetLog, path: &Path, file: &[u8], wanted: Option<Format
         } else {
             b"fuzz"
         };
-        append_and_reopen(log, path, &after, wanted, &records, appended);
+        let expected = append_and_reopen(log, path, &after, wanted, &records, appended);
+        if control & 32 != 0 {
+            unsynced_tail(path, wanted, format, &expected, file);
+        }
     }
+}
+
+/// The log at `path` was closed (its mark covers the whole file, holding `records`); `tail` is
+/// appended as bytes that were never synced. Open keeps every synced byte and record, and of
+/// the tail only frames that pass their checks (a delete cut short may be finished).
+fn unsynced_tail(
+    path: &Path,
+    wanted: Option<Format>,
+    format: Format,
+    records: &[(u64, Vec<u8>)],
+    tail: &[u8],
+) {
+    let synced = scratch::read(path);
+    let mut bytes = synced.clone();
+    bytes.extend_from_slice(tail);
+    scratch::put(path, Some(&bytes));
+    // The synced part holds at least the record `append_and_reopen` added, so its bytes (not
+    // the tail's) decide the format.
+    let log = match open(path, wanted) {
+        Ok(log) => log,
+        Err(err) => panic!("a tail past the synced end was refused: {err}"),
+    };
+    let after = scratch::read(path);
+    assert!(
+        after.len() >= synced.len() && after.len() <= bytes.len(),
+        "open cut below the synced end ({} of {} synced bytes kept)",
+        after.len(),
+        synced.len()
+    );
+    assert_eq!(
+        after.get(..synced.len()),
+        Some(synced.as_slice()),
+        "open changed synced bytes"
+    );
+    assert_eq!(
+        log.recovery().dropped_bytes,
+        (bytes.len() - after.len()) as u64
+    );
+    assert_eq!(log.format(), format, "the synced part's format changed");
+    let report = match log.verify() {
+        Ok(report) => report,
+        Err(e) => panic!("verify failed: {e}"),
+    };
+    assert!(
+        report.is_ok(),
+        "open kept a bad frame past the synced end: {report:?}"
+    );
+    let (found, error) = read_all(&log, format, &after, false);
+    assert!(error.is_none(), "reading failed: {error:?}");
+    assert_eq!(
+        found.get(..records.len()),
+        Some(records),
+        "the synced records changed"
+    );
 }
 
 /// Opening changes the file only by cutting its tail, or by finishing a native delete that a
@@ -231,7 +294,7 @@ fn append_and_reopen(
     wanted: Option<Format>,
     records: &[(u64, Vec<u8>)],
     appended: &[u8],
-) {
+) -> Vec<(u64, Vec<u8>)> {
     let format = log.format();
     let seq = match log.append(appended) {
         Ok(seq) => seq.get(),
@@ -270,6 +333,9 @@ fn append_and_reopen(
     let mut expected = records.to_vec();
     expected.push((seq, appended.to_vec()));
     assert_eq!(found, expected, "reopened log reads other records");
+    let closed = again.close();
+    assert!(closed.is_ok(), "close: {closed:?}");
+    expected
 }
 
 /// This harness's own decoder: the payload of the valid (not deleted) frame at `seq`.

@@ -10,6 +10,9 @@
 //! [`write_atomic`] is the write underneath, for views with a file format of their own: write
 //! `<file>.tmp`, fsync it, rename it over the file, fsync the directory.
 //!
+//! [`SyncedEnd`] is for logs: a small file beside the log file that says up to where the log
+//! was last fsync'd, so recovery after a power loss can tell a lost unsynced page from damage.
+//!
 //! ```
 //! use flumedb_core::persist::{Loaded, StateFile};
 //! use flumedb_core::{Checkpoint, Seq, Stored};
@@ -37,6 +40,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{Checkpoint, Stored};
+
+mod synced_end;
+pub use synced_end::{Mark, SyncedEnd};
 
 /// Bytes before the body: magic, format, CRC32, length.
 const HEADER: usize = 20;
