@@ -57,6 +57,11 @@ fn mode(workload: &str) -> (Format, Durability) {
     (format, durability)
 }
 
+/// Whether the workload appends from several threads at once (group commit).
+fn threaded(workload: &str) -> bool {
+    workload.contains(":threads")
+}
+
 /// The child's workload: notes `a i seq` per acknowledged append, `d seq` before and `D seq`
 /// after each acknowledged delete, `F` after each acknowledged flush.
 #[test]
@@ -70,6 +75,10 @@ fn power_child() {
         .durability(durability)
         .open(child.data().join(LOG))
         .unwrap();
+    if threaded(&child.workload) {
+        threads_child(&log, child);
+        return;
+    }
     let n = if soak() { 120 } else { 36 };
     let mut i = 0;
     let mut acked = Vec::new();
@@ -105,6 +114,39 @@ fn power_child() {
         }
     }
     child.note("done");
+}
+
+/// Four threads append at once (singles and batches of 2), so fsyncs are shared and the
+/// trace interleaves their writes; each notes its acknowledged appends.
+fn threads_child(log: &OffsetLog, child: power::Child) {
+    let per = if soak() { 40 } else { 8 };
+    let child = std::sync::Mutex::new(child);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (log, child) = (log, &child);
+            s.spawn(move || {
+                let mut k = 0;
+                while k < per {
+                    let i = t * 1000 + k;
+                    if k % 3 == 2 {
+                        let batch = [record(i), record(i + 1)];
+                        let slices: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+                        let seqs = log.append_batch(&slices).unwrap();
+                        let mut child = child.lock().unwrap();
+                        for (n, seq) in seqs.iter().enumerate() {
+                            child.note(&format!("a {} {}", i + n as u64, seq.get()));
+                        }
+                        k += 2;
+                    } else {
+                        let seq = log.append(&record(i)).unwrap();
+                        child.lock().unwrap().note(&format!("a {i} {}", seq.get()));
+                        k += 1;
+                    }
+                }
+            });
+        }
+    });
+    child.into_inner().unwrap().note("done");
 }
 
 /// What the notes say was acknowledged.
@@ -215,15 +257,23 @@ fn check(workload: &str, state: &CrashState, tally: &mut Tally) -> Result<(), St
         }
     }
     let (records, stopped) = scan(&log)?;
-    let mut last = None;
+    let mut last = BTreeMap::new();
     for (seq, i) in &records {
         match i {
             Some(i) => {
-                // In order, each at the seq it was acknowledged at (if it was).
-                if last.is_some_and(|l| l >= *i) {
-                    return Err(format!("record {i} at seq {seq} after record {last:?}"));
+                // In order (each thread's own, when threads append), once, and each at the
+                // seq it was acknowledged at (if it was).
+                let order = if threaded(workload) {
+                    (*i / 1000, *i)
+                } else {
+                    (0, *i)
+                };
+                if let Some(l) = last.get(&order.0)
+                    && *l >= order.1
+                {
+                    return Err(format!("record {i} at seq {seq} after record {l}"));
                 }
-                last = Some(*i);
+                last.insert(order.0, order.1);
                 if let Some((want, _)) = a.appends.iter().find(|(_, n)| *n == i)
                     && want != seq
                 {
@@ -335,6 +385,11 @@ fn power_loss_js32_fsync() {
 #[test]
 fn power_loss_js32_os() {
     run("js32:os");
+}
+
+#[test]
+fn power_loss_native_fsync_threads() {
+    run("native:fsync:threads");
 }
 
 #[test]

@@ -373,9 +373,51 @@ pub struct CrashState {
     /// The directories (relative to the workload's data directory).
     pub dirs: BTreeSet<PathBuf>,
     /// The files and their bytes (relative to the workload's data directory).
-    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    pub files: BTreeMap<PathBuf, FileBytes>,
     /// How this state came about, for failure messages.
     pub how: String,
+}
+
+/// A file's bytes in a crash state: `data`, then zeros up to `len`. Files that are extended
+/// or preallocated (fjall's 64 MiB journal) are mostly zeros, which are not stored or copied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileBytes {
+    /// The bytes up to the last one that is not zero.
+    pub data: Vec<u8>,
+    /// The file's length.
+    pub len: u64,
+}
+
+impl FileBytes {
+    /// All the bytes, zeros included.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut all = self.data.clone();
+        all.resize(self.len as usize, 0);
+        all
+    }
+
+    /// Writes `data` at `offset`, growing the file if needed.
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        let (start, end) = (offset as usize, offset as usize + data.len());
+        if self.data.len() < end {
+            self.data.resize(end, 0);
+        }
+        if let Some(dst) = self.data.get_mut(start..end) {
+            dst.copy_from_slice(data);
+        }
+        self.len = self.len.max(end as u64);
+    }
+
+    fn set_len(&mut self, len: u64) {
+        self.data.truncate(len as usize);
+        self.len = len;
+    }
+
+    /// One representation per content: no trailing zeros in `data`.
+    fn normalize(&mut self) {
+        let keep = self.data.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+        self.data.truncate(keep);
+    }
 }
 
 impl CrashState {
@@ -388,7 +430,13 @@ impl CrashState {
             fs::create_dir_all(dir.join(d))?;
         }
         for (path, bytes) in &self.files {
-            fs::write(dir.join(path), bytes)?;
+            let path = dir.join(path);
+            fs::write(&path, &bytes.data)?;
+            // The zeros after the data as a hole: fast, and what a preallocated file holds.
+            OpenOptions::new()
+                .write(true)
+                .open(&path)?
+                .set_len(bytes.len)?;
         }
         Ok(())
     }
@@ -420,7 +468,7 @@ enum Chunk {
 
 #[derive(Clone, Debug, Default)]
 struct Inode {
-    durable: Vec<u8>,
+    durable: FileBytes,
     pending: Vec<Chunk>,
 }
 
@@ -463,50 +511,36 @@ fn parent_of(p: &Path) -> PathBuf {
     p.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-fn apply_chunk(bytes: &mut Vec<u8>, chunk: &Chunk, zeroed: bool) {
+fn apply_chunk(bytes: &mut FileBytes, chunk: &Chunk) {
     match chunk {
-        Chunk::Write { offset, data } => {
-            let (start, end) = (*offset as usize, *offset as usize + data.len());
-            if bytes.len() < end {
-                bytes.resize(end, 0);
-            }
-            if let Some(dst) = bytes.get_mut(start..end) {
-                if zeroed {
-                    dst.fill(0);
-                } else {
-                    dst.copy_from_slice(data);
-                }
-            }
-        }
-        Chunk::Truncate(len) => bytes.resize(*len as usize, 0),
+        Chunk::Write { offset, data } => bytes.write(*offset, data),
+        Chunk::Truncate(len) => bytes.set_len(*len),
     }
 }
 
 impl Inode {
-    fn current(&self) -> Vec<u8> {
+    fn current(&self) -> FileBytes {
         self.with(&vec![true; self.pending.len()], false)
     }
 
     /// The durable bytes with the pending chunks `keep` says; a lost write extends the file
     /// with zeros when `zeros` (its size persisted, its data did not).
-    fn with(&self, keep: &[bool], zeros: bool) -> Vec<u8> {
+    fn with(&self, keep: &[bool], zeros: bool) -> FileBytes {
         let mut bytes = self.durable.clone();
         for (chunk, kept) in self.pending.iter().zip(keep) {
             if *kept {
-                apply_chunk(&mut bytes, chunk, false);
+                apply_chunk(&mut bytes, chunk);
             } else if zeros && let Chunk::Write { offset, data } = chunk {
                 // Only the growth reads as zeros: lost pages inside the file keep old bytes.
-                let end = *offset as usize + data.len();
-                if bytes.len() < end {
-                    bytes.resize(end, 0);
-                }
+                bytes.len = bytes.len.max(*offset + data.len() as u64);
             }
         }
+        bytes.normalize();
         bytes
     }
 
     /// The variants of this file after a crash, most telling first.
-    fn variants(&self, limits: &Limits, rng: &mut Rng) -> Vec<(Vec<u8>, String)> {
+    fn variants(&self, limits: &Limits, rng: &mut Rng) -> Vec<(FileBytes, String)> {
         let m = self.pending.len();
         // In-order persistence first (each prefix: a write torn at a page), then each page
         // lost alone and kept alone, then every subset (small sets) or random ones.
@@ -642,25 +676,29 @@ impl Model {
             namespaces.push((ns.clone(), j + 1));
         }
         namespaces.reverse(); // the complete one first
-        let variants: BTreeMap<usize, Vec<(Vec<u8>, String)>> = self
+        let variants: BTreeMap<usize, Vec<(FileBytes, String)>> = self
             .inodes
             .iter()
             .enumerate()
             .filter(|(_, inode)| !inode.pending.is_empty())
             .map(|(i, inode)| (i, inode.variants(limits, rng)))
             .collect();
-        let full = |i: usize| -> (Vec<u8>, String) {
-            self.inodes.get(i).map_or((Vec::new(), String::new()), |n| {
-                (n.current(), String::new())
-            })
+        let full = |i: usize| -> (FileBytes, String) {
+            self.inodes
+                .get(i)
+                .map_or((FileBytes::default(), String::new()), |n| {
+                    (n.current(), String::new())
+                })
         };
-        let none = |i: usize| -> (Vec<u8>, String) {
-            self.inodes.get(i).map_or((Vec::new(), String::new()), |n| {
-                (n.durable.clone(), String::new())
-            })
+        let none = |i: usize| -> (FileBytes, String) {
+            self.inodes
+                .get(i)
+                .map_or((FileBytes::default(), String::new()), |n| {
+                    (n.durable.clone(), String::new())
+                })
         };
         // Content choices: (inode -> variant index), as closures over the inode.
-        let mut choices: Vec<BTreeMap<usize, (Vec<u8>, String)>> = Vec::new();
+        let mut choices: Vec<BTreeMap<usize, (FileBytes, String)>> = Vec::new();
         let all: BTreeMap<_, _> = variants.keys().map(|i| (*i, full(*i))).collect();
         let nothing: BTreeMap<_, _> = variants.keys().map(|i| (*i, none(*i))).collect();
         choices.push(all.clone());
@@ -829,6 +867,48 @@ mod tests {
         model.states(ops.len(), &[], &limits, &mut Rng::new(1))
     }
 
+    /// fjall preallocates its journal (64 MiB): states keep the length, not the zeros.
+    #[test]
+    fn a_preallocated_file_is_its_data_and_a_length() {
+        let len = 64 << 20;
+        let states = final_states(vec![
+            Op::Create(p("data/j")),
+            Op::SyncDir(p("data")),
+            Op::Truncate {
+                path: p("data/j"),
+                len,
+            },
+            Op::Sync(p("data/j")),
+            write("data/j", 0, b"entry"),
+        ]);
+        let files: HashSet<FileBytes> = states
+            .iter()
+            .map(|s| s.files.get(&p("j")).unwrap().clone())
+            .collect();
+        let expected: HashSet<FileBytes> = [
+            FileBytes {
+                data: b"entry".to_vec(),
+                len,
+            },
+            FileBytes {
+                data: Vec::new(),
+                len,
+            },
+        ]
+        .into();
+        assert_eq!(files, expected);
+        let dir = tempfile::tempdir().unwrap();
+        let with_entry = states
+            .iter()
+            .find(|s| !s.files.get(&p("j")).unwrap().data.is_empty())
+            .unwrap();
+        with_entry.create_in(dir.path()).unwrap();
+        let on_disk = fs::read(dir.path().join("j")).unwrap();
+        assert_eq!(on_disk.len() as u64, len);
+        assert_eq!(&on_disk[..5], b"entry");
+        assert!(on_disk[5..].iter().all(|b| *b == 0));
+    }
+
     #[test]
     fn synced_bytes_stay_and_unsynced_pages_come_and_go_independently() {
         let page = PAGE as usize;
@@ -842,7 +922,7 @@ mod tests {
         ]);
         let contents: HashSet<Vec<u8>> = states
             .iter()
-            .map(|s| s.files.get(&p("f")).cloned().unwrap())
+            .map(|s| s.files.get(&p("f")).unwrap().to_vec())
             .collect();
         assert!(
             contents.iter().all(|c| c.starts_with(b"synced")),
@@ -895,7 +975,7 @@ mod tests {
             Op::SyncDir(p("data")),
         ]);
         assert_eq!(synced.len(), 1);
-        assert_eq!(synced[0].files.get(&p("a")).unwrap(), b"new");
+        assert_eq!(synced[0].files.get(&p("a")).unwrap().to_vec(), b"new");
     }
 
     #[test]

@@ -5,8 +5,15 @@
  * Record: one header line "op\toffset\tlength\tpath\tpath2\n", then `length` data bytes for
  * op W. Ops: C create, M mkdir, W write, T truncate, S fsync/fdatasync of a file, Y fsync of a
  * directory, R rename (path -> path2), U unlink. One mutex serialises the calls it logs, so
- * the trace order is the order they took effect. */
+ * the trace order is the order they took effect.
+ *
+ * Renames and unlinks made without libc (raw syscalls: rustix, which tempfile's `persist` and
+ * fjall's file removal use) are not seen when they happen. The shim keeps every traced path it
+ * created with its inode; when a directory is fsync'd (the moment they become durable), each
+ * known entry of it that is gone is logged as renamed (its inode is there under another name)
+ * or unlinked, before the fsync. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -85,6 +92,84 @@ static void record(char op, long long off, const void *data, size_t len, const c
     if (op == 'W' && len > 0) raw_write(data, len);
 }
 
+/* Every traced path the trace created, with its inode (under the lock). */
+#define MAX_KNOWN 16384
+static struct known { char *path; ino_t ino; } known[MAX_KNOWN];
+static int n_known;
+
+static void learn(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    for (int i = 0; i < n_known; i++) {
+        if (strcmp(known[i].path, path) == 0) { known[i].ino = st.st_ino; return; }
+    }
+    if (n_known == MAX_KNOWN) abort();
+    known[n_known].path = strdup(path);
+    known[n_known].ino = st.st_ino;
+    n_known++;
+}
+
+static void forget(int i) {
+    free(known[i].path);
+    known[i] = known[--n_known];
+}
+
+/* A rename logged: `a` and everything under it (a directory) is now under `b`. */
+static void moved(const char *a, const char *b) {
+    size_t la = strlen(a);
+    for (int i = 0; i < n_known; i++) {
+        const char *p = known[i].path;
+        if (strncmp(p, a, la) == 0 && (p[la] == 0 || p[la] == '/')) {
+            char next[PATH_MAX];
+            snprintf(next, sizeof next, "%s%s", b, p + la);
+            free(known[i].path);
+            known[i].path = strdup(next);
+        }
+    }
+}
+
+static int parent_is(const char *path, const char *dir) {
+    size_t ld = strlen(dir);
+    return strncmp(path, dir, ld) == 0 && path[ld] == '/' && !strchr(path + ld + 1, '/');
+}
+
+/* Before an fsync of directory `dir`: logs what left it without libc (see the header). */
+static void reconcile(const char *dir) {
+    for (int i = 0; i < n_known; i++) {
+        struct stat st;
+        if (!parent_is(known[i].path, dir)) continue;
+        if (lstat(known[i].path, &st) == 0) {
+            if (st.st_ino == known[i].ino) continue;
+            /* Replaced by a rename of another known file: that rename is logged for it. */
+            int replaced = 0;
+            for (int j = 0; j < n_known; j++) replaced |= j != i && known[j].ino == st.st_ino;
+            if (replaced) continue;
+        }
+        char found[PATH_MAX] = "";
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_ino != known[i].ino || strcmp(e->d_name, ".") == 0 ||
+                strcmp(e->d_name, "..") == 0) continue;
+            snprintf(found, sizeof found, "%s/%s", dir, e->d_name);
+            break;
+        }
+        if (d) closedir(d);
+        if (found[0]) {
+            record('R', 0, 0, 0, known[i].path, found);
+            /* A name the rename replaced is gone from the table too. */
+            for (int j = 0; j < n_known; j++) {
+                if (j != i && strcmp(known[j].path, found) == 0) { forget(j); if (i == n_known) i = j; break; }
+            }
+            moved(known[i].path, found);
+        } else {
+            record('U', 0, 0, 0, known[i].path, 0);
+            forget(i);
+            i--;
+        }
+    }
+}
+
 static int do_open(int dirfd, const char *path, int flags, mode_t mode, int at) {
     char abs[PATH_MAX];
     absolute(dirfd, path, abs);
@@ -103,7 +188,7 @@ static int do_open(int dirfd, const char *path, int flags, mode_t mode, int at) 
     }
     if (t) {
         int saved = errno;
-        if (fd >= 0 && !existed && (flags & O_CREAT)) record('C', 0, 0, 0, abs, 0);
+        if (fd >= 0 && !existed && (flags & O_CREAT)) { record('C', 0, 0, 0, abs, 0); learn(abs); }
         else if (fd >= 0 && existed && (flags & O_TRUNC)) record('T', 0, 0, 0, abs, 0);
         pthread_mutex_unlock(&lock);
         errno = saved;
@@ -197,6 +282,7 @@ static int do_sync(int fd, int data) {
     if (t && r == 0) {
         struct stat st;
         int dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+        if (dir) reconcile(path);
         record(dir ? 'Y' : 'S', 0, 0, 0, path, 0);
     }
     FD_DONE(t);
@@ -229,7 +315,13 @@ static int do_rename(int olddir, const char *old, int newdir, const char *new_, 
     }
     int saved = errno;
     if (t) {
-        if (r == 0) record('R', 0, 0, 0, a, b);
+        if (r == 0) {
+            record('R', 0, 0, 0, a, b);
+            for (int j = 0; j < n_known; j++) {
+                if (strcmp(known[j].path, b) == 0) { forget(j); break; }
+            }
+            moved(a, b);
+        }
         pthread_mutex_unlock(&lock);
     }
     errno = saved;
@@ -248,7 +340,15 @@ static int do_path_op(int dirfd, const char *path, char op, int (*call)(void *),
     int r = call(arg);
     int saved = errno;
     if (t) {
-        if (r == 0) record(op, 0, 0, 0, abs, 0);
+        if (r == 0) {
+            record(op, 0, 0, 0, abs, 0);
+            if (op == 'M') learn(abs);
+            if (op == 'U') {
+                for (int j = 0; j < n_known; j++) {
+                    if (strcmp(known[j].path, abs) == 0) { forget(j); break; }
+                }
+            }
+        }
         pthread_mutex_unlock(&lock);
     }
     errno = saved;
