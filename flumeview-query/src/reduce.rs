@@ -85,6 +85,15 @@ impl Ord for GroupKey {
     }
 }
 
+/// The index order, with values it cannot tell apart (objects, arrays holding them, `1` and
+/// `1.0`) ordered by their canonical and then their exact JSON text: `$min` and `$max` must
+/// not depend on the order rows are read in (an index, the log, reverse).
+fn total_order(a: &Value, b: &Value) -> Ordering {
+    compare(Some(a), Some(b))
+        .then_with(|| canonical(a).cmp(&canonical(b)))
+        .then_with(|| a.to_string().cmp(&b.to_string()))
+}
+
 /// A text form in which equal values are equal: numbers as floats, object keys sorted.
 fn canonical(value: &Value) -> String {
     match value {
@@ -205,13 +214,10 @@ impl Reduce {
             Reduce::Sum(map) => to_json_number(numbers(map).iter().sum()),
             Reduce::Product(map) => to_json_number(numbers(map).iter().product()),
             Reduce::Min(map) => mapped(values, map)
-                .min_by(|a, b| compare(Some(a), Some(b)))
+                .min_by(total_order)
                 .unwrap_or(Value::Null),
             Reduce::Max(map) => mapped(values, map)
-                .reduce(|a, b| match compare(Some(&a), Some(&b)) {
-                    Ordering::Greater => a,
-                    _ => b,
-                })
+                .max_by(total_order)
                 .unwrap_or(Value::Null),
             Reduce::Collect(map) => Value::Array(mapped(values, map).collect()),
             Reduce::Object(fields) => {
