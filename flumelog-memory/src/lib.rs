@@ -141,13 +141,20 @@ impl MemoryLog {
         })
     }
 
-    /// Records that the file is durable up to `mark` (after an fsync that covered it). A
-    /// failure leaves an older mark, which is still true; the error still reaches the caller.
+    /// Records that the file is durable up to `mark` (after an fsync that covered it), and
+    /// fsyncs the mark: one far behind the file would let open take synced records past it for
+    /// an unsynced tail should one of them be damaged. A failed write leaves an older mark,
+    /// which is still true; a failed fsync poisons the log, as any failed fsync does; either
+    /// error reaches the caller.
     fn record_synced_end(&self, mark: Mark) -> Result<()> {
-        match &self.synced_end {
-            Some(synced_end) => synced_end.lock().record(mark),
-            None => Ok(()),
-        }
+        let Some(synced_end) = &self.synced_end else {
+            return Ok(());
+        };
+        let mut synced_end = synced_end.lock();
+        synced_end.record(mark)?;
+        synced_end.sync().map(|_| ()).inspect_err(|_| {
+            self.poisoned.store(true, Ordering::Release);
+        })
     }
 
     /// An I/O error on the log file, with its path.
@@ -346,6 +353,13 @@ impl Log for MemoryLog {
 
     fn flush(&self) -> Result<()> {
         self.check_open()?;
+        if self.poisoned.load(Ordering::Acquire) {
+            // A later fsync can succeed on pages the kernel dropped: it proves nothing.
+            return Err(Error::Poisoned {
+                path: self.dir.as_ref().map(|dir| dir.join(FILE_NAME)),
+                reason: "an fsync of the log file failed earlier; reopen the log".into(),
+            });
+        }
         let Some(file) = &self.file else {
             return Ok(());
         };

@@ -14,6 +14,9 @@ use crate::format::Format;
 use crate::map::GrowingMap;
 use crate::seqlock::SeqLock;
 
+/// How far the synced-end mark on disk may lag the log before a group commit fsyncs it too.
+const MARK_SYNC_LAG: u64 = 1 << 20;
+
 /// What `open` found and repaired at the end of the file.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Recovery {
@@ -153,12 +156,31 @@ impl OffsetLog {
     /// A failure leaves an older mark, which is still true (open then checks more of the
     /// tail), so the log stays usable; the error still reaches the caller, since the disk
     /// failed a write.
-    pub(crate) fn record_synced_end(&self, end: u64, last: Option<u64>) -> Result<()> {
+    ///
+    /// The mark is fsync'd too when `durably` (flush, close), or when the one on disk lags by
+    /// `MARK_SYNC_LAG` bytes: a mark on disk far behind the log would let open take synced
+    /// frames past it for an unsynced tail should one of them be damaged. A failed fsync of
+    /// it poisons the log, as any failed fsync does.
+    pub(crate) fn record_synced_end(
+        &self,
+        end: u64,
+        last: Option<u64>,
+        durably: bool,
+    ) -> Result<()> {
         let mark = Mark {
             end,
             check: last.unwrap_or(crate::open::NO_FRAME),
         };
-        self.synced_end.lock().record(mark)
+        let mut synced_end = self.synced_end.lock();
+        synced_end.record(mark)?;
+        let on_disk = synced_end.durable().map_or(0, |m| m.end);
+        if (durably || end.saturating_sub(on_disk) >= MARK_SYNC_LAG)
+            && let Err(err) = synced_end.sync()
+        {
+            self.set_poisoned(format!("fsync of the synced-end mark failed: {err}"));
+            return Err(err);
+        }
+        Ok(())
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
@@ -198,20 +220,37 @@ impl Log for OffsetLog {
     }
 
     fn close(&self) -> Result<()> {
-        let w = self.writer.lock();
+        // Wait for a group commit in flight and let none start after: a leader recording its
+        // mark after close would leave an older mark as the newest.
+        let mut state = self.durable.lock();
+        while state.syncing {
+            self.durable_changed.wait(&mut state);
+        }
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed);
         }
+        state.syncing = true;
+        drop(state);
+        let w = self.writer.lock();
         let synced = w.file.sync_all();
         // Anything written but not yet published (fsync mode) is durable now.
         let mut marked = Ok(());
-        if synced.is_ok() && self.poisoned.lock().is_none() {
+        let durable = synced.is_ok() && self.poisoned.lock().is_none();
+        if durable {
             self.publish(w.written, w.last);
-            marked = self.record_synced_end(w.written, w.last);
+            marked = self.record_synced_end(w.written, w.last, true);
         }
+        let written = w.written;
         // Let another open (or process) have the file; this object is done with it.
         let unlocked = w.file.unlock();
         drop(w);
+        let mut state = self.durable.lock();
+        state.syncing = false;
+        if durable {
+            state.synced = state.synced.max(written);
+        }
+        self.durable_changed.notify_all();
+        drop(state);
         self.since.close();
         synced.map_err(|e| self.file_error(e))?;
         unlocked.map_err(|e| self.file_error(e))?;

@@ -122,24 +122,30 @@ pub(crate) fn open(
         })?;
     let (mut synced_end, mark) = SyncedEnd::open(path).map_err(core_err(path))?;
     let wanted_js = wanted.filter(|w| matches!(w, Format::Js(_)));
-    let (format, end, deletes) = match marked_format(format, wanted_js, mark, bytes, size) {
+    let (format, end, last, deletes) = match recover_marked(format, wanted_js, mark, bytes, size) {
         // The synced end is known: what lies beyond it was never fsync'd, and is kept only
         // up to its first bad frame (a hole of lost pages, a torn write).
-        Some((format, mark)) => {
+        Some(marked) => {
             if let Some(asked) = wanted_js
-                && asked != format
-                && mark.end > format.first()
+                && asked != marked.format
             {
                 return Err(OffsetError::FormatMismatch {
                     path: path.to_path_buf(),
-                    found: format.name(),
+                    found: marked.format.name(),
                     requested: asked.name(),
                 });
             }
-            let (end, deletes) = forward_from(format, bytes, mark.end, size);
-            (format, end, deletes)
+            (marked.format, marked.end, marked.last, marked.deletes)
         }
-        None => recover_unmarked(format, wanted, bytes, size, path)?,
+        None => {
+            let (format, end, deletes) = recover_unmarked(format, wanted, bytes, size, path)?;
+            let last = if end <= format.first() {
+                None
+            } else {
+                format.frame_ending_at(bytes, end)
+            };
+            (format, end, last, deletes)
+        }
     };
     for (start, len) in deletes {
         write_deletion(&file, format, start, len).map_err(&err)?;
@@ -147,11 +153,6 @@ pub(crate) fn open(
     if end < size {
         file.set_len(end).map_err(&err)?;
     }
-    let last = if end <= format.first() {
-        None
-    } else {
-        format.frame_ending_at(bytes, end)
-    };
     let now = Mark {
         end,
         check: last.unwrap_or(NO_FRAME),
@@ -209,65 +210,99 @@ type Interrupted = Vec<(u64, u32)>;
 /// The seq recorded in a mark at the start of the log (no frame ends there).
 pub(crate) const NO_FRAME: u64 = u64::MAX;
 
-/// The format whose frames agree with the synced-end mark, and the mark, when there is one:
-/// the frame ending at the mark checks out at the seq it names (a JS file's trailer width is
-/// found this way too, even when its tail is torn). `None` sends open to the scan from the end.
-fn marked_format(
+/// What recovery from a synced-end mark found.
+struct Marked {
+    format: Format,
+    /// The end to keep.
+    end: u64,
+    /// The seq of the last frame kept.
+    last: Option<u64>,
+    /// Deletes a crash interrupted past the mark, to finish.
+    deletes: Interrupted,
+}
+
+/// Recovery from the synced-end mark, when it fits the file: the frame it names ends at it
+/// (whole, deleted, half-deleted, or damaged with its lengths intact: it was synced, so it
+/// stays and reads as `Corrupt`), or it is the start with nothing synced after it. Then the
+/// frames past it are walked (`forward_from`). `None` sends open to the scan from the end.
+///
+/// A JS file's width is the one whose frame fits the mark; at the start, where no frame shows
+/// it, the one whose walk keeps the most (the one asked for, then the one detected, on a tie).
+fn recover_marked(
     detected: Format,
     wanted_js: Option<Format>,
     mark: Option<Mark>,
     bytes: &[u8],
     size: u64,
-) -> Option<(Format, Mark)> {
+) -> Option<Marked> {
     let mark = mark.filter(|m| m.end <= size)?;
     let candidates = match detected {
         Format::Native => vec![Format::Native],
         Format::Js(_) => {
-            let mut all = vec![detected];
-            all.extend(wanted_js);
+            let mut all: Vec<Format> = wanted_js.into_iter().collect();
+            all.push(detected);
             all.extend([JsWidth::W32, JsWidth::W53, JsWidth::W48].map(Format::Js));
             all
         }
     };
     if mark.end == detected.first() {
-        // Nothing was synced yet, so nothing shows the width: the one asked for, else the one
-        // detected.
-        return (mark.check == NO_FRAME).then_some((wanted_js.unwrap_or(detected), mark));
+        if mark.check != NO_FRAME {
+            return None;
+        }
+        let mut best: Option<Marked> = None;
+        for format in candidates {
+            let walked = forward_from(format, bytes, mark, size);
+            if best.as_ref().is_none_or(|b| walked.end > b.end) {
+                best = Some(walked);
+            }
+        }
+        return best;
     }
-    candidates.into_iter().find_map(|format| {
-        let start = format.frame_ending_at(bytes, mark.end).or_else(|| {
-            format
-                .interrupted_delete_ending_at(bytes, mark.end)
-                .map(|(start, _)| start)
-        })?;
-        (start == mark.check).then_some((format, mark))
-    })
+    candidates
+        .into_iter()
+        .find_map(|format| match format.check(bytes, mark.check, mark.end) {
+            Check::Valid { next, .. } | Check::Deleted { next } | Check::Corrupt { next }
+                if next == mark.end =>
+            {
+                Some(forward_from(format, bytes, mark, size))
+            }
+            _ => None,
+        })
 }
 
-/// Walks the frames from `from` (where the synced end says a frame ends) to the first position
-/// where no valid frame starts: the end to keep, and the deletes a crash interrupted on the way
-/// (start, payload length), to finish.
-fn forward_from(format: Format, bytes: &[u8], from: u64, size: u64) -> (u64, Interrupted) {
+/// Walks the frames from the mark to the first position where no valid frame starts: the end
+/// to keep, the last frame kept, and the deletes a crash interrupted on the way.
+fn forward_from(format: Format, bytes: &[u8], mark: Mark, size: u64) -> Marked {
+    let at_start = mark.end <= format.first();
+    let mut last = (!at_start).then_some(mark.check);
     // The frame ending at the mark may itself be a delete cut short.
     let mut deletes: Interrupted = format
-        .interrupted_delete_ending_at(bytes, from)
+        .interrupted_delete_ending_at(bytes, mark.end)
+        .filter(|(start, _)| !at_start && *start == mark.check)
         .into_iter()
         .collect();
-    let mut at = from;
+    let mut at = mark.end.max(format.first());
     while at < size {
-        match format.check(bytes, at, size) {
-            Check::Valid { next, .. } | Check::Deleted { next } => at = next,
+        let next = match format.check(bytes, at, size) {
+            Check::Valid { next, .. } | Check::Deleted { next } => next,
             Check::Corrupt { next } => match format.interrupted_delete_ending_at(bytes, next) {
                 Some((start, len)) if start == at => {
                     deletes.push((start, len));
-                    at = next;
+                    next
                 }
                 _ => break,
             },
             Check::NotAFrame => break,
-        }
+        };
+        last = Some(at);
+        at = next;
     }
-    (at, deletes)
+    Marked {
+        format,
+        end: at,
+        last,
+        deletes,
+    }
 }
 
 /// Recovery without a synced-end mark (a log written before marks, by JS, or whose mark was

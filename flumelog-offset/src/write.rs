@@ -136,6 +136,14 @@ impl OffsetLog {
                 self.durable_changed.wait(&mut state);
                 continue;
             }
+            if self.closed.load(Ordering::Acquire) {
+                // `close` synced everything written before it; nothing may sync after it.
+                return if state.synced >= target {
+                    Ok(())
+                } else {
+                    Err(Error::Closed)
+                };
+            }
             state.syncing = true;
             drop(state);
             let (written, last, file) = {
@@ -145,7 +153,7 @@ impl OffsetLog {
             let result = file.and_then(|f| f.sync_data());
             // Only the leader gets here (`syncing`), so marks are written in order.
             let marked = match result {
-                Ok(()) => self.record_synced_end(written, last),
+                Ok(()) => self.record_synced_end(written, last, force),
                 Err(_) => Ok(()),
             };
             state = self.durable.lock();

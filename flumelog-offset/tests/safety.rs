@@ -51,6 +51,18 @@ fn a_flipped_deleted_bit_on_the_last_frame_is_cut_not_taken_for_a_delete() {
     bytes[last + 3] ^= 0x80; // bit 31 of the length word: the DELETED bit
     fs::write(&path, &bytes).unwrap();
 
+    // The synced-end mark says the frame was synced: damage, kept and reported, never
+    // rewritten as a delete (recovery rule 8).
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(log.recovery().dropped_bytes, 0);
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert!(matches!(log.get(seqs[3]), Err(Error::Corrupt { .. })));
+    log.close().unwrap();
+    drop(log);
+    fs::write(&path, &bytes).unwrap();
+    // Without the mark (rule 2): the last frame failing its checks is cut.
+    fs::remove_file(dir.path().join("log.offset.synced")).unwrap();
+
     let log = OffsetLog::open(&path).unwrap();
     assert_eq!(log.recovery().dropped_bytes, (bytes.len() - last) as u64);
     // Nothing below the cut was rewritten (in particular no payload was zeroed).
@@ -204,6 +216,9 @@ fn a_native_file_with_a_header_but_no_valid_record_is_refused_unchanged() {
     let data = records(1);
     fs::remove_file(&path).unwrap();
     write(&path, &data);
+    let mark = dir.path().join("log.offset.synced");
+    let synced_mark = fs::read(&mark).unwrap();
+    fs::remove_file(&mark).unwrap();
     let mut one = fs::read(&path).unwrap();
     one[16 + 8 + 3] ^= 0x01;
     fs::write(&path, &one).unwrap();
@@ -222,6 +237,12 @@ fn a_native_file_with_a_header_but_no_valid_record_is_refused_unchanged() {
         Err(OffsetError::NoValidRecord { .. })
     ));
     assert_eq!(fs::read(&path).unwrap(), flipped);
+    // With its synced-end mark, the log knows the record was synced: it opens, unchanged, and
+    // the record reads as damaged (recovery rule 8).
+    fs::write(&mark, &synced_mark).unwrap();
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), flipped);
+    assert!(matches!(log.get(Seq::new(16)), Err(Error::Corrupt { .. })));
 }
 
 #[test]

@@ -200,3 +200,90 @@ fn deletes_cut_short_past_the_mark_are_finished() {
     assert_eq!(all(&log).len(), 4);
     assert_eq!(log.since(), Since::At(tail[3]));
 }
+
+/// Review finding: a new JS log of another width than the default, appended to but never
+/// flushed, then torn: its mark (the start, nothing synced) shows no width, and the width
+/// detected from the torn tail was the default, so the walk cut every record. Now the width
+/// whose walk keeps the most wins.
+#[test]
+fn a_torn_unflushed_js_log_keeps_its_width_and_records() {
+    for width in [JsWidth::W48, JsWidth::W53] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.offset");
+        let log = OffsetLog::options()
+            .format(Format::Js(width))
+            .open(&path)
+            .unwrap();
+        let seqs: Vec<Seq> = (0..3)
+            .map(|i| log.append(&record(i, 50)).unwrap())
+            .collect();
+        drop(log); // a crash: no flush, no close
+        let mut bytes = fs::read(&path).unwrap();
+        let whole = bytes.len() as u64;
+        bytes.extend([0, 0, 0, 40, 7, 7]); // a torn fourth frame
+        fs::write(&path, &bytes).unwrap();
+        let log = OffsetLog::open(&path).unwrap();
+        assert_eq!(log.format(), Format::Js(width));
+        assert_eq!(log.size(), whole);
+        assert_eq!(log.since(), Since::At(seqs[2]));
+        assert_eq!(all(&log).len(), 3);
+    }
+}
+
+/// Review finding: the frame the mark names was damaged after it was synced (a delete torn at
+/// a page: the old head kept, zeros after it), so it no longer ends the mark as a valid frame.
+/// It was synced: it stays, reads as `Corrupt`, and nothing is cut or its seq reused.
+#[test]
+fn a_damaged_frame_at_the_mark_is_kept_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    let (durable, _) = synced_then_tail(&path, Format::Native, 3, 0, 6000);
+    let mut bytes = fs::read(&path).unwrap();
+    let size = bytes.len();
+    let payload = durable[2].get() as usize + 8;
+    let page = payload.next_multiple_of(4096);
+    bytes[page..(page + 4096).min(size - 4)].fill(0);
+    fs::write(&path, &bytes).unwrap();
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(log.recovery().dropped_bytes, 0);
+    assert_eq!(log.size(), size as u64);
+    assert_eq!(log.since(), Since::At(durable[2]));
+    assert!(matches!(log.get(durable[2]), Err(Error::Corrupt { .. })));
+    let next = log.append(b"next").unwrap();
+    assert_eq!(next.get(), size as u64);
+}
+
+/// Review finding: a group-commit leader still in its fsync when `close` ran recorded its
+/// (older) mark after close's, as the newest. Close now waits for it and no leader starts
+/// after close: the newest mark is the end close saw.
+#[test]
+fn close_racing_group_commits_leaves_the_newest_mark_at_the_end() {
+    use flumedb_core::persist::SyncedEnd;
+    use flumelog_offset::Durability;
+    for round in 0..20u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.offset");
+        let log = OffsetLog::options()
+            .durability(Durability::Fsync)
+            .open(&path)
+            .unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u32 {
+                let log = &log;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        if log.append(&record(t * 100 + i, 64)).is_err() {
+                            break; // closed
+                        }
+                    }
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(round % 5) * 3));
+            log.close().unwrap();
+        });
+        drop(log);
+        let size = fs::metadata(&path).unwrap().len();
+        let (_, mark) = SyncedEnd::open(&path).unwrap();
+        assert_eq!(mark.map(|m| m.end), Some(size), "round {round}");
+    }
+}
