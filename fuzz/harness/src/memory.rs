@@ -47,20 +47,7 @@ pub fn memory_log(file: &[u8]) {
         "opening did more than cut the tail"
     );
     assert_eq!(log.recovered_bytes(), (file.len() - after.len()) as u64);
-    // The kept part is whole, valid frames (by this harness's own reading), and the log holds
-    // exactly their records.
-    let records = frames(&after);
-    assert_eq!(
-        log.len(),
-        records.len(),
-        "record count differs from the file"
-    );
-    for (i, record) in records.iter().enumerate() {
-        match log.get(Seq::new(i as u64)) {
-            Ok(data) => assert_eq!(&data, record, "get({i}) differs from the file"),
-            Err(e) => panic!("get({i}) failed: {e}"),
-        }
-    }
+    let records = holds_exactly(&log, &after);
     let ranged: Vec<Vec<u8>> = match log.range(Bound::Unbounded, Bound::Unbounded, false) {
         Ok(iter) => iter
             .map(|item| match item {
@@ -117,7 +104,13 @@ fn unsynced_tail(dir: &std::path::Path, tail: &[u8]) {
         "open cut below the synced end, or did more than cut"
     );
     assert_eq!(log.recovered_bytes(), (bytes.len() - after.len()) as u64);
-    let records = frames(&after);
+    holds_exactly(&log, &after);
+}
+
+/// The kept part `after` is whole, valid frames (by this harness's own reading), and `log`
+/// holds exactly their records; returns them.
+fn holds_exactly(log: &MemoryLog, after: &[u8]) -> Vec<Vec<u8>> {
+    let records = frames(after);
     assert_eq!(
         log.len(),
         records.len(),
@@ -129,6 +122,7 @@ fn unsynced_tail(dir: &std::path::Path, tail: &[u8]) {
             Err(e) => panic!("get({i}) failed: {e}"),
         }
     }
+    records
 }
 
 /// The records of `bytes`, which must be nothing but whole frames whose checks pass.
