@@ -10,6 +10,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::doc::Doc;
 use crate::error::CodecError;
 
 /// Turns values of type `T` into bytes and back.
@@ -115,6 +116,23 @@ impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for Json {
         } else {
             Err(reads_back_otherwise("json"))
         }
+    }
+}
+
+/// [`Doc`] records: stored as their bytes. An append checks that they are one well-formed
+/// JSON value; reading hands views and readers the stored bytes without decoding them.
+impl Codec<Doc> for Json {
+    fn encode(&self, value: &Doc, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        out.extend_from_slice(value.as_bytes());
+        Ok(())
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Doc, CodecError> {
+        Ok(Doc::from_json(bytes.to_vec()))
+    }
+
+    fn check(&self, _value: &Doc, bytes: &[u8]) -> Result<(), CodecError> {
+        crate::doc::check_json(bytes)
     }
 }
 

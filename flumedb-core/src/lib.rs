@@ -39,6 +39,11 @@ pub use watch::{SinceWatch, Subscription};
 mod record;
 pub use record::{Entry, Record};
 
+// JSON records read in place: the stored bytes, shared, and their fields where they lie.
+mod doc;
+pub use bytes::Bytes;
+pub use doc::{Doc, Field, FieldSet, JsonType};
+
 // The source of truth: an append-only log of byte records, and streams over it.
 mod live;
 mod log;

@@ -61,6 +61,8 @@ pub enum KeyError {
     TooDeep,
     /// Stored bytes are not a key encoding.
     Malformed(String),
+    /// A record's field, read in place, is not valid JSON.
+    NotJson(String),
 }
 
 /// How deeply arrays may nest in a key.
@@ -81,6 +83,7 @@ impl fmt::Display for KeyError {
             }
             KeyError::TooDeep => write!(f, "arrays nested deeper than {MAX_DEPTH} levels"),
             KeyError::Malformed(why) => write!(f, "not a key encoding: {why}"),
+            KeyError::NotJson(why) => write!(f, "the field is not valid JSON: {why}"),
         }
     }
 }
@@ -407,8 +410,93 @@ impl TryFrom<&serde_json::Value> for Key {
     }
 }
 
+/// A field that could not be read from a record's bytes (see [`Doc::get`]), so a level map
+/// on [`Doc`] records can use `?` on it.
+///
+/// [`Doc`]: flumedb_core::Doc
+/// [`Doc::get`]: flumedb_core::Doc::get
+impl From<flumedb_core::CodecError> for KeyError {
+    fn from(err: flumedb_core::CodecError) -> KeyError {
+        KeyError::NotJson(err.to_string())
+    }
+}
+
+impl TryFrom<flumedb_core::Field<'_>> for Key {
+    type Error = KeyError;
+
+    /// A field of a [`Doc`](flumedb_core::Doc), read in place, to a key: the key its decoded
+    /// value gives (objects are refused with [`KeyError::Object`]), or
+    /// [`KeyError::NotJson`] when its bytes are not valid JSON.
+    ///
+    /// ```
+    /// use flumedb_core::Doc;
+    /// use flumeview_level::Key;
+    ///
+    /// let doc = Doc::from_json(r#"{"author":"@a","sequence":3}"#);
+    /// let author = Key::try_from(doc.get(&["author"])?.expect("present"))?;
+    /// assert_eq!(author, Key::from("@a"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn try_from(field: flumedb_core::Field<'_>) -> Result<Key, KeyError> {
+        use flumedb_core::JsonType;
+        let not_json = || KeyError::NotJson(String::from_utf8_lossy(field.raw()).into_owned());
+        Ok(match field.json_type() {
+            JsonType::Null if field.is_null() => Key::Null,
+            JsonType::Boolean => Key::Bool(field.as_bool().ok_or_else(not_json)?),
+            JsonType::Number => Key::Number(field.as_f64().ok_or_else(not_json)?),
+            JsonType::String => Key::String(field.as_str().ok_or_else(not_json)?.into_owned()),
+            JsonType::Array => {
+                let mut items = Vec::new();
+                let mut failed = None;
+                field
+                    .for_each_element(|item| {
+                        if failed.is_none() {
+                            match Key::try_from(item) {
+                                Ok(key) => items.push(key),
+                                Err(err) => failed = Some(err),
+                            }
+                        }
+                    })
+                    .map_err(|e| KeyError::NotJson(e.to_string()))?;
+                if let Some(err) = failed {
+                    return Err(err);
+                }
+                Key::Array(items)
+            }
+            JsonType::Object => return Err(KeyError::Object),
+            JsonType::Null | JsonType::Undefined => return Err(not_json()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_field_read_in_place_gives_the_key_of_its_decoded_value() {
+        for text in [
+            "null",
+            "true",
+            "-1.5",
+            "0",
+            "\"a\\u00e9\"",
+            "[1,[\"x\",null]]",
+            "[]",
+            "{\"a\":1}",
+            "[1,{}]",
+        ] {
+            let doc = flumedb_core::Doc::from_json(text);
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(Key::try_from(doc.root()), Key::try_from(&value), "{text}");
+        }
+        for bad in ["nul", "\"\\q\"", "01", "[1,", "tru"] {
+            let doc = flumedb_core::Doc::from_json(bad);
+            assert!(
+                matches!(Key::try_from(doc.root()), Err(KeyError::NotJson(_))),
+                "{bad}"
+            );
+        }
+    }
     use super::*;
 
     #[test]

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::filter::{Filter, Op};
 use crate::pipeline::Pipeline;
-use crate::value::{JsonType, exact_key, object_key};
+use crate::value::{exact_key, object_key};
+use flumedb_core::JsonType;
 
 /// What the planner knows about one field: a set of point values, or intervals.
 #[derive(Clone, Debug)]

@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use crate::error::{QueryError, child_at};
-use crate::value::{JsonType, compare, equal, to_f64, truthy};
+use crate::value::{compare, equal, to_f64, truthy};
+use flumedb_core::JsonType;
 
 /// A filter on a value (JS map-filter-reduce's `$filter` argument).
 ///

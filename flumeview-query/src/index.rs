@@ -2,10 +2,9 @@
 
 use flumedb_core::Seq;
 use flumeview_level::{Key, MAX_ENCODED_LEN};
-use serde_json::Value;
 
 use crate::error::QueryError;
-use crate::value::{lookup_fields, object_key, to_key};
+use crate::value::object_key;
 
 /// An index: a short name and an ordered list of paths into the record, like JS
 /// `{key: 'typ', value: [['value', 'content', 'type'], ['timestamp']]}`.
@@ -112,13 +111,12 @@ impl Index {
         Ok(())
     }
 
-    /// The record's row key in this index (never fails: see the type's docs).
-    pub(crate) fn key(&self, record: &Value, seq: Seq) -> Key {
+    /// A record's row key in this index from the keys of its fields, one per path (never
+    /// fails: see the type's docs).
+    pub(crate) fn key(&self, fields: Vec<Key>, seq: Seq) -> Key {
         let mut items = Vec::with_capacity(self.paths.len() + 2);
         items.push(Key::String(self.name.clone()));
-        for path in &self.paths {
-            items.push(to_key(lookup_fields(record, path)));
-        }
+        items.extend(fields);
         items.push(Key::from(seq));
         let key = Key::Array(items);
         // Depth is bounded by `to_key` and NaN cannot come from JSON, so only the length can

@@ -23,6 +23,7 @@ mod pipeline;
 mod pipeline_depth;
 mod plan;
 mod read;
+mod record;
 mod reduce;
 mod value;
 mod view;
@@ -31,12 +32,16 @@ pub use depth::MAX_QUERY_DEPTH;
 pub use error::QueryError;
 pub use explain::Explain;
 pub use filter::{Filter, Op};
+/// The JSON types `$is` takes and `$type` returns: flumedb-core's, which `Field::json_type`
+/// also gives.
+pub use flumedb_core::JsonType;
 pub use index::Index;
 pub use map::Map;
 pub use pipeline::{Pipeline, SortKey, Stage};
 pub use read::{LiveResult, LiveResults, QueryHandle, QueryOptions, Results};
+pub use record::QueryRecord;
 pub use reduce::{Reduce, ReduceField};
-pub use value::{JsonType, Step};
+pub use value::Step;
 pub use view::Query;
 
 /// flumeview-level's index key: [`Explain::ranges`] are ranges of these row keys.

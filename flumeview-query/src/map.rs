@@ -3,7 +3,8 @@
 use serde_json::{Map as JsonMap, Value};
 
 use crate::error::{QueryError, child_at};
-use crate::value::{JsonType, Step, lookup, to_f64, to_json_number};
+use crate::value::{Step, lookup, to_f64, to_json_number};
+use flumedb_core::JsonType;
 
 /// A map from a value to a new value (JS map-filter-reduce's `$map` argument).
 ///

@@ -4,16 +4,16 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use flumedb_core::{Error, LogReader, Progress, Seq, Since, ViewSync, Wait};
+use flumedb_core::{Error, LogReader, Progress, Record, Seq, Since, ViewSync, Wait};
 use flumeview_level::{LevelError, LevelHandle, ReadOptions, Rows};
 use serde_json::Value;
 
 use crate::error::QueryError;
 use crate::explain::Explain;
-use crate::index::Index;
 use crate::pipeline::{Items, Pipeline, Stage, run};
 use crate::pipeline_depth::check_pipeline;
 use crate::plan::{Plan, plan};
+use crate::record::{Indexes, QueryRecord};
 
 /// How to read: JS flumeview-query's `read` options.
 #[derive(Clone, Debug)]
@@ -77,14 +77,14 @@ pub enum LiveResult {
 /// Reads a query view. Every read waits until the view has caught up with the log as it was
 /// when the read began.
 #[derive(Clone)]
-pub struct QueryHandle {
+pub struct QueryHandle<T: QueryRecord = Value> {
     /// The index rows; it also holds the view's sync and the log.
-    level: LevelHandle<Value>,
-    indexes: Arc<Vec<Index>>,
+    level: LevelHandle<T>,
+    indexes: Arc<Indexes>,
 }
 
-impl QueryHandle {
-    pub(crate) fn new(level: LevelHandle<Value>, indexes: Arc<Vec<Index>>) -> QueryHandle {
+impl<T: QueryRecord> QueryHandle<T> {
+    pub(crate) fn new(level: LevelHandle<T>, indexes: Arc<Indexes>) -> QueryHandle<T> {
         QueryHandle { level, indexes }
     }
 
@@ -92,7 +92,7 @@ impl QueryHandle {
         self.level.view_sync()
     }
 
-    fn log(&self) -> &LogReader<Value> {
+    fn log(&self) -> &LogReader<T> {
         self.level.log()
     }
 
@@ -108,14 +108,14 @@ impl QueryHandle {
     /// A pipeline nested deeper than [`MAX_QUERY_DEPTH`](crate::MAX_QUERY_DEPTH) (which
     /// `read` refuses) is explained as a scan, without planning it.
     pub fn explain(&self, pipeline: &Pipeline, options: &QueryOptions) -> Explain {
-        Explain::new(&self.indexes, pipeline, options.reverse)
+        Explain::new(&self.indexes.list, pipeline, options.reverse)
     }
 
     /// The results of `pipeline` over the records in the log when the read began.
     pub fn read(&self, pipeline: &Pipeline, options: QueryOptions) -> Result<Results, Error> {
         check_pipeline(pipeline).map_err(|e| self.error(e))?;
         let cut = self.log().since_watch().get();
-        let plan = plan(&self.indexes, pipeline, options.reverse);
+        let plan = plan(&self.indexes.list, pipeline, options.reverse);
         let served = plan.served_sort;
         let source = self.source(plan, cut)?;
         let mut items = run(pipeline.stages(), source, served, false, options.reverse);
@@ -148,7 +148,7 @@ impl QueryHandle {
             )));
         }
         let cut = self.log().since_watch().get();
-        let plan = plan(&self.indexes, pipeline, options.reverse);
+        let plan = plan(&self.indexes.list, pipeline, options.reverse);
         let has_sort = pipeline
             .stages()
             .iter()
@@ -173,11 +173,7 @@ impl QueryHandle {
             self.sync().check()?;
             None
         };
-        let tail: Items = Box::new(
-            self.log()
-                .follow(cut)
-                .map(|r| r.map(|r| (r.seq.get(), r.value))),
-        );
+        let tail: Items = Box::new(self.log().follow(cut).map(item));
         Ok(LiveResults {
             marker: options.old && options.sync,
             old,
@@ -196,7 +192,7 @@ impl QueryHandle {
                 let records =
                     self.log()
                         .records(Bound::Unbounded, Bound::Included(last), plan.reverse);
-                Ok(Box::new(records.map(|r| r.map(|r| (r.seq.get(), r.value)))))
+                Ok(Box::new(records.map(item)))
             }
             Some((_, ranges)) => {
                 // Wait once here, so errors (timeout, failure) come from `read`, not later.
@@ -221,15 +217,21 @@ impl QueryHandle {
 /// The rows of an index over key ranges, one range after the other; records appended after
 /// the read began (`last`) are left to the live part. Records are fetched one at a time, as
 /// the reader asks: a read that stops early (a limit) fetches nothing more.
-struct IndexRows {
-    level: LevelHandle<Value>,
+struct IndexRows<T: QueryRecord> {
+    level: LevelHandle<T>,
     ranges: VecDeque<(Bound<flumeview_level::Key>, Bound<flumeview_level::Key>)>,
     reverse: bool,
-    current: Option<Rows<Value>>,
+    current: Option<Rows<T>>,
     last: Seq,
 }
 
-impl Iterator for IndexRows {
+/// A record as a pipeline item: its seq and its value.
+fn item<T: QueryRecord>(record: Result<Record<T>, Error>) -> Result<(u64, Value), Error> {
+    let record = record?;
+    Ok((record.seq.get(), record.value.into_value()?))
+}
+
+impl<T: QueryRecord> Iterator for IndexRows<T> {
     type Item = Result<(u64, Value), Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -239,7 +241,14 @@ impl Iterator for IndexRows {
                     // Appended after the read began.
                     Some(Ok(row)) if row.seq > self.last => continue,
                     Some(Ok(row)) => match row.value {
-                        Some(value) => return Some(Ok((row.seq.get(), value))),
+                        Some(value) => {
+                            return Some(
+                                value
+                                    .into_value()
+                                    .map(|v| (row.seq.get(), v))
+                                    .map_err(Error::from),
+                            );
+                        }
                         None => continue,
                     },
                     Some(Err(e)) => return Some(Err(level_error(e))),

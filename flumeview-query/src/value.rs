@@ -54,9 +54,9 @@ pub(crate) fn lookup_fields<'a>(value: &'a Value, path: &[String]) -> Option<&'a
 }
 
 /// The rank of a value's type in the order; `NOT_A_KEY` for everything that is not a key.
-const NOT_A_KEY: u8 = 5;
+pub(crate) const NOT_A_KEY: u8 = 5;
 
-fn rank(value: &Value, depth: usize) -> u8 {
+pub(crate) fn rank(value: &Value, depth: usize) -> u8 {
     match value {
         Value::Null => 0,
         Value::Bool(_) => 1,
@@ -135,67 +135,6 @@ pub(crate) fn truthy(value: Option<&Value>) -> bool {
         Some(Value::Number(n)) => to_f64(n) != 0.0,
         Some(Value::String(s)) => !s.is_empty(),
         Some(Value::Array(_) | Value::Object(_)) => true,
-    }
-}
-
-/// A JSON type, for `$is` and `$type`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum JsonType {
-    /// A missing value.
-    Undefined,
-    /// `null`.
-    Null,
-    /// `true` or `false`.
-    Boolean,
-    /// A number.
-    Number,
-    /// A string.
-    String,
-    /// An array.
-    Array,
-    /// An object (not `null`, not an array: stricter than JS `typeof`).
-    Object,
-}
-
-impl JsonType {
-    /// The type of a (maybe missing) value.
-    pub fn of(value: Option<&Value>) -> JsonType {
-        match value {
-            None => JsonType::Undefined,
-            Some(Value::Null) => JsonType::Null,
-            Some(Value::Bool(_)) => JsonType::Boolean,
-            Some(Value::Number(_)) => JsonType::Number,
-            Some(Value::String(_)) => JsonType::String,
-            Some(Value::Array(_)) => JsonType::Array,
-            Some(Value::Object(_)) => JsonType::Object,
-        }
-    }
-
-    /// The type's name, as `$is` takes it and `$type` returns it.
-    pub fn name(self) -> &'static str {
-        match self {
-            JsonType::Undefined => "undefined",
-            JsonType::Null => "null",
-            JsonType::Boolean => "boolean",
-            JsonType::Number => "number",
-            JsonType::String => "string",
-            JsonType::Array => "array",
-            JsonType::Object => "object",
-        }
-    }
-
-    /// The type of a name, if it is one.
-    pub fn from_name(name: &str) -> Option<JsonType> {
-        Some(match name {
-            "undefined" => JsonType::Undefined,
-            "null" => JsonType::Null,
-            "boolean" => JsonType::Boolean,
-            "number" => JsonType::Number,
-            "string" => JsonType::String,
-            "array" => JsonType::Array,
-            "object" => JsonType::Object,
-            _ => return None,
-        })
     }
 }
 

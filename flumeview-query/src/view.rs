@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use flumedb_core::{
-    Checkpoint, CommitPolicy, LogReader, Record, Stored, View, ViewContext, ViewSync,
+    Checkpoint, CommitPolicy, Doc, LogReader, Record, Stored, View, ViewContext, ViewSync,
 };
 use flumeview_level::Level;
 use serde_json::Value;
@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::error::QueryError;
 use crate::index::Index;
 use crate::read::QueryHandle;
+use crate::record::{Indexes, QueryRecord};
 
 /// A query view: keeps the declared [`Index`]es (one row per record per index, in a
 /// flumeview-level store) and answers map-filter-reduce [`Pipeline`](crate::Pipeline)s,
@@ -39,15 +40,49 @@ use crate::read::QueryHandle;
 /// assert_eq!(query.explain(&posts, &QueryOptions::new()).index.as_deref(), Some("typ"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Query {
-    level: Level<Value>,
-    indexes: Arc<Vec<Index>>,
+///
+/// `Query<Doc>` keeps a database of [`Doc`](flumedb_core::Doc) records: it reads the indexed
+/// fields of each record in place, in one pass over its bytes, and decodes a record only when
+/// a read returns it. Both kinds give every record the same index rows.
+pub struct Query<T: QueryRecord = Value> {
+    level: Level<T>,
+    indexes: Arc<Indexes>,
 }
 
 impl Query {
     /// A query view of `version` with these indexes (names unique and non-empty, each with at
-    /// least one path). With no indexes every query scans the log.
+    /// least one path), for a database of `serde_json::Value`s. With no indexes every query
+    /// scans the log.
     pub fn new(version: u32, indexes: Vec<Index>) -> Result<Query, QueryError> {
+        Query::build(version, indexes)
+    }
+}
+
+impl Query<Doc> {
+    /// [`Query::new`] for a database of [`Doc`] records: the indexed fields are read in place.
+    /// Every record gets the same index rows as under `Query::new`.
+    ///
+    /// ```
+    /// use flumedb_core::{Doc, Flume, Json};
+    /// use flumelog_memory::MemoryLog;
+    /// use flumeview_query::{Index, Pipeline, Query, QueryOptions};
+    /// use serde_json::json;
+    ///
+    /// let db: Flume<MemoryLog, Doc> = Flume::open(MemoryLog::new(), Json)?;
+    /// let query = db.add_view("query", Query::for_docs(1, vec![Index::new("typ", ["type"])])?)?;
+    /// db.append(&Doc::from_json(r#"{"type":"post","text":"hi"}"#))?;
+    /// let posts = Pipeline::parse(&json!({"type": "post"}))?;
+    /// let found: Vec<_> = query.read(&posts, QueryOptions::new())?.collect::<Result<_, _>>()?;
+    /// assert_eq!(found, [json!({"type": "post", "text": "hi"})]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_docs(version: u32, indexes: Vec<Index>) -> Result<Query<Doc>, QueryError> {
+        Query::build(version, indexes)
+    }
+}
+
+impl<T: QueryRecord> Query<T> {
+    fn build(version: u32, indexes: Vec<Index>) -> Result<Query<T>, QueryError> {
         Index::check(&indexes)?;
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(&version.to_le_bytes());
@@ -56,17 +91,17 @@ impl Query {
             hasher.update(&index.describe());
         }
         let stored_version = hasher.finalize();
-        let indexes = Arc::new(indexes);
+        let indexes = Arc::new(Indexes::new(indexes));
         let keys_of = indexes.clone();
-        let level = Level::new(stored_version, move |record: &Value, seq| {
-            Ok(keys_of.iter().map(|index| index.key(record, seq)).collect())
+        let level = Level::new(stored_version, move |record: &T, seq| {
+            Ok(record.index_keys(&keys_of, seq))
         });
         Ok(Query { level, indexes })
     }
 }
 
-impl View<Value> for Query {
-    type Handle = QueryHandle;
+impl<T: QueryRecord> View<T> for Query<T> {
+    type Handle = QueryHandle<T>;
     type Error = QueryError;
 
     fn version(&self) -> u32 {
@@ -77,15 +112,11 @@ impl View<Value> for Query {
         Ok(self.level.open(ctx)?)
     }
 
-    fn handle(&self, sync: ViewSync, log: LogReader<Value>) -> QueryHandle {
+    fn handle(&self, sync: ViewSync, log: LogReader<T>) -> QueryHandle<T> {
         QueryHandle::new(self.level.handle(sync, log), self.indexes.clone())
     }
 
-    fn apply(
-        &mut self,
-        records: &[Record<Value>],
-        checkpoint: Checkpoint,
-    ) -> Result<(), QueryError> {
+    fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), QueryError> {
         Ok(self.level.apply(records, checkpoint)?)
     }
 

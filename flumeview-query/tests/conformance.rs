@@ -1,9 +1,9 @@
 //! The core view conformance suite, on a persisted and an in-memory log.
 
 use flumedb_core::testkit::{ViewSuite, view_suite};
-use flumedb_core::{Checkpoint, Error, View, ViewContext};
+use flumedb_core::{Checkpoint, Doc, Error, View, ViewContext};
 use flumelog_memory::MemoryLog;
-use flumeview_query::{Index, Pipeline, Query, QueryHandle, QueryOptions};
+use flumeview_query::{Index, Pipeline, Query, QueryHandle, QueryOptions, QueryRecord};
 use serde_json::{Value, json};
 
 fn query(version: u32) -> Query {
@@ -20,7 +20,7 @@ fn record(i: u64) -> Value {
 }
 
 /// Reads through each index and through a scan: the rows of both indexes and the log.
-fn snapshot(h: &QueryHandle) -> Result<Vec<Vec<Value>>, Error> {
+fn snapshot<T: QueryRecord>(h: &QueryHandle<T>) -> Result<Vec<Vec<Value>>, Error> {
     let queries = [
         (json!({"type": "post"}), Some("typ")),
         (
@@ -62,6 +62,22 @@ fn query_passes_the_view_suite_in_memory() {
         open_log: Box::new(|_| Ok(MemoryLog::new())),
         make_view: Box::new(query),
         record: Box::new(record),
+        snapshot: Box::new(snapshot),
+    });
+}
+
+#[test]
+fn a_query_of_docs_passes_the_view_suite_on_a_persisted_log() {
+    view_suite(ViewSuite {
+        open_log: Box::new(|dir| MemoryLog::open(dir)),
+        make_view: Box::new(|version| {
+            Query::for_docs(
+                version,
+                vec![Index::new("typ", ["type", "n"]), Index::new("num", ["n"])],
+            )
+            .expect("valid indexes")
+        }),
+        record: Box::new(|i| Doc::encode(&record(i)).expect("encode")),
         snapshot: Box::new(snapshot),
     });
 }

@@ -3,10 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::{Checkpoint, Error, Flume, FlumeOptions, Json, Log, Result, Since, View, ViewContext};
+use crate::{
+    Checkpoint, Codec, Error, Flume, FlumeOptions, Json, Log, Result, Since, View, ViewContext,
+};
 
 /// Opens a log in a directory.
 pub type OpenLog<L> = Box<dyn Fn(&Path) -> Result<L>>;
@@ -33,7 +32,8 @@ pub fn view_suite<L, V, T, S>(suite: ViewSuite<L, V, T, S>)
 where
     L: Log,
     V: View<T>,
-    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    Json: Codec<T>,
     S: PartialEq + std::fmt::Debug,
 {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -10,6 +10,7 @@
 //! [`TARGETS`] lists every target; adding a decoder is one entry there, one module, and one
 //! file in `fuzz/fuzz_targets/` (plus its `[[bin]]` in `fuzz/Cargo.toml`).
 
+mod doc;
 mod key;
 mod memory;
 mod offset;
@@ -17,6 +18,7 @@ mod query;
 mod reduce;
 mod scratch;
 
+pub use doc::doc_field;
 pub use key::level_key;
 pub use memory::memory_log;
 pub use offset::offset_log;
@@ -52,5 +54,9 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "reduce_state",
         run: reduce_state,
+    },
+    Target {
+        name: "doc_field",
+        run: doc_field,
     },
 ];
