@@ -77,6 +77,15 @@ pub enum Error {
     },
     /// Options that contradict each other or are out of range.
     InvalidArgument(String),
+    /// Input a view crate refused outside any one view: a malformed query, a bad index
+    /// declaration, a key that cannot be built. `source` is that crate's own error
+    /// (`flumeview_query::QueryError`, `flumeview_level::KeyError`, …), to downcast to; those
+    /// crates convert their errors into this one, so `?` works in a function returning
+    /// [`Result`].
+    Input {
+        /// The view crate's own error.
+        source: BoxError,
+    },
     /// A read waited longer than its timeout for a view to catch up.
     Timeout {
         /// The view waited on.
@@ -189,6 +198,7 @@ impl fmt::Display for Error {
             ),
             Error::DuplicateView { name } => write!(f, "a view named '{name}' is already in use"),
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Error::Input { source } => write!(f, "{source}"),
             Error::Timeout {
                 view,
                 waited,
@@ -230,6 +240,7 @@ impl std::error::Error for Error {
             Error::Codec(err) => Some(err),
             Error::Mapper { source, .. }
             | Error::View { source, .. }
+            | Error::Input { source }
             | Error::Unsupported { source, .. }
             | Error::DamagedFile { source, .. } => Some(source.as_ref()),
             Error::ViewFailed { cause, .. } => Some(cause.as_ref()),

@@ -293,6 +293,32 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
         answer.recv().map_err(|_| Error::Closed)?
     }
 
+    /// Waits until every view has processed everything appended before the call, and
+    /// returns that position: after it, reads on any view answer without waiting. Reads wait
+    /// on their own, so this is for when the application wants all views current at once (at
+    /// startup, before a batch of reads, in tests). It does not wait for the readiness gate
+    /// ([`set_ready`](Flume::set_ready)).
+    ///
+    /// Errors: a view that failed ([`Error::ViewFailed`]), [`Error::Closed`], or
+    /// [`Error::Timeout`] after [`FlumeOptions::read_timeout`] naming a view still behind.
+    ///
+    /// ```
+    /// use flumedb_core::{Flume, Json, Since};
+    /// use flumelog_memory::MemoryLog;
+    ///
+    /// let db: Flume<MemoryLog, u64> = Flume::open(MemoryLog::new(), Json)?;
+    /// let seq = db.append(&7)?;
+    /// assert_eq!(db.sync()?, Since::At(seq));
+    /// # Ok::<(), flumedb_core::Error>(())
+    /// ```
+    pub fn sync(&self) -> Result<Since> {
+        let _open = self.check_open()?;
+        let target = self.typed.log.since();
+        self.views_watch
+            .wait_all(target, self.views_watch.read_timeout)?;
+        Ok(target)
+    }
+
     /// Each view's position against the log's, in the order the views were added.
     pub fn progress(&self) -> Vec<Progress> {
         let log_since = self.typed.log.since();

@@ -135,6 +135,38 @@ impl ViewsWatch {
         }
     }
 
+    /// Waits until every view added so far has processed `target` (see
+    /// [`Flume::sync`](crate::Flume::sync)): the first failed view's error, [`Error::Closed`],
+    /// or [`Error::Timeout`] naming a view still behind when `timeout` passes.
+    pub(crate) fn wait_all(&self, target: Since, timeout: Option<Duration>) -> Result<(), Error> {
+        let start = Instant::now();
+        let deadline = timeout.and_then(|t| start.checked_add(t));
+        let mut state = self.lock();
+        let count = state.views.len();
+        let mut timed_out = false;
+        loop {
+            if state.closed {
+                return Err(Error::Closed);
+            }
+            let views = state.views.iter().take(count);
+            if let Some(err) = views.clone().find_map(ViewEntry::failed_error) {
+                return Err(err);
+            }
+            let Some(behind) = views.into_iter().find(|entry| entry.since < target) else {
+                return Ok(());
+            };
+            if timed_out {
+                return Err(Error::Timeout {
+                    view: behind.name.to_string(),
+                    waited: start.elapsed(),
+                    target,
+                    reached: behind.since,
+                });
+            }
+            timed_out = self.wait_change(&mut state, deadline);
+        }
+    }
+
     /// View `id`'s progress against the log's `log_since`.
     pub(crate) fn progress(&self, id: usize, log_since: Since) -> Progress {
         let state = self.lock();

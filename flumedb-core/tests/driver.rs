@@ -1299,3 +1299,79 @@ fn a_log_that_panics_while_feeding_fails_the_views_with_a_typed_error() {
     );
     assert!(err.to_string().contains("panicked: log bug"), "{err}");
 }
+
+#[test]
+fn sync_waits_until_every_view_has_everything_and_reports_failures_and_timeouts() {
+    let db = FlumeOptions::new()
+        .batch_size(1)
+        .read_timeout(Some(Duration::from_secs(30)))
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    assert_eq!(
+        db.sync().unwrap(),
+        Since::Empty,
+        "no views, nothing appended"
+    );
+    let (a, a_seen) = Recorder::new();
+    let (b, b_seen) = Recorder::new();
+    db.add_view("a", a).unwrap();
+    db.add_view("b", b).unwrap();
+    let mut last = None;
+    for i in 0..200 {
+        last = Some(db.append(&json!({"i": i})).unwrap());
+    }
+    // Right after sync, both views hold every record, without any read on them.
+    assert_eq!(db.sync().unwrap(), Since::At(last.unwrap()));
+    assert_eq!(a_seen.records.lock().len(), 200);
+    assert_eq!(b_seen.records.lock().len(), 200);
+
+    // A failed view is the error.
+    let (bad, _) = Recorder::fragile();
+    db.add_view("bad", bad).unwrap();
+    db.append(&json!({"fail": true})).unwrap();
+    assert!(
+        matches!(db.sync(), Err(Error::ViewFailed { ref view, .. }) if view == "bad"),
+        "{:?}",
+        db.sync()
+    );
+    db.close().unwrap();
+    assert!(matches!(db.sync(), Err(Error::Closed)));
+
+    // A view that cannot catch up in time is a timeout naming it.
+    struct Stuck;
+    impl View<Value> for Stuck {
+        type Handle = ();
+        type Error = Boom;
+        fn version(&self) -> u32 {
+            1
+        }
+        fn open(&mut self, _: &ViewContext) -> Result<Option<Stored>, Boom> {
+            Ok(None)
+        }
+        fn handle(&self, _: ViewSync, _: flumedb_core::LogReader<Value>) {}
+        fn apply(&mut self, _: &[Record<Value>], _: Checkpoint) -> Result<(), Boom> {
+            thread::sleep(Duration::from_millis(400));
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+        fn reset(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), Boom> {
+            Ok(())
+        }
+    }
+    let db = FlumeOptions::new()
+        .read_timeout(Some(Duration::from_millis(50)))
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    db.add_view("stuck", Stuck).unwrap();
+    db.append(&json!(1)).unwrap();
+    match db.sync() {
+        Err(Error::Timeout { view, .. }) => assert_eq!(view, "stuck"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    db.close().unwrap();
+}

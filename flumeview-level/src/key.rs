@@ -90,6 +90,16 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// A key error as the database's error ([`Error::Input`](flumedb_core::Error::Input)), so `?`
+/// on building or encoding a key works in a function returning `flumedb_core::Result`.
+impl From<KeyError> for flumedb_core::Error {
+    fn from(err: KeyError) -> flumedb_core::Error {
+        flumedb_core::Error::Input {
+            source: Box::new(err),
+        }
+    }
+}
+
 impl Key {
     /// An array key.
     pub fn array(items: impl IntoIterator<Item = impl Into<Key>>) -> Key {
@@ -471,6 +481,23 @@ impl TryFrom<flumedb_core::Field<'_>> for Key {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn key_errors_fold_into_the_database_error() {
+        fn encode(key: &Key) -> flumedb_core::Result<Vec<u8>> {
+            Ok(key.encode()?)
+        }
+        let err = encode(&Key::Number(f64::NAN)).unwrap_err();
+        match err {
+            flumedb_core::Error::Input { source } => {
+                assert_eq!(
+                    source.downcast_ref::<KeyError>(),
+                    Some(&KeyError::NotANumber)
+                );
+            }
+            other => panic!("expected Error::Input, got {other:?}"),
+        }
+    }
 
     #[test]
     fn a_field_read_in_place_gives_the_key_of_its_decoded_value() {

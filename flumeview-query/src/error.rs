@@ -72,3 +72,26 @@ impl From<LevelError> for QueryError {
         QueryError::Level(err)
     }
 }
+
+/// A query error as the database's error ([`Error::Input`](flumedb_core::Error::Input)), so
+/// `?` on [`Pipeline::parse`](crate::Pipeline::parse) or [`Query::new`](crate::Query::new)
+/// works in a function returning `flumedb_core::Result`. The `QueryError` is the source, to
+/// downcast to.
+///
+/// ```
+/// use flumeview_query::{Pipeline, QueryError};
+/// use serde_json::json;
+///
+/// fn parse(query: serde_json::Value) -> flumedb_core::Result<Pipeline> {
+///     Ok(Pipeline::parse(&query)?)
+/// }
+/// let err = parse(json!([{"$nope": 1}])).unwrap_err();
+/// assert!(matches!(err, flumedb_core::Error::Input { ref source } if source.is::<QueryError>()));
+/// ```
+impl From<QueryError> for flumedb_core::Error {
+    fn from(err: QueryError) -> flumedb_core::Error {
+        flumedb_core::Error::Input {
+            source: Box::new(err),
+        }
+    }
+}

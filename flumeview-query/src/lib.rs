@@ -40,7 +40,7 @@ pub use map::Map;
 pub use pipeline::{Pipeline, SortKey, Stage};
 pub use read::{LiveResult, LiveResults, QueryHandle, QueryOptions, Results};
 pub use record::QueryRecord;
-pub use reduce::{Reduce, ReduceField};
+pub use reduce::{Aggregate, AggregateField};
 pub use value::Step;
 pub use view::Query;
 

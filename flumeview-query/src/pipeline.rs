@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::QueryError;
 use crate::filter::Filter;
 use crate::map::{Map, parse_dotted};
-use crate::reduce::Reduce;
+use crate::reduce::Aggregate;
 use crate::value::{Step, lookup, to_key};
 
 /// One stage of a [`Pipeline`].
@@ -19,7 +19,7 @@ pub enum Stage {
     /// Replace each value (`$map`).
     Map(Map),
     /// Aggregate all values (`$reduce`).
-    Reduce(Reduce),
+    Reduce(Aggregate),
     /// Order the values (`$sort`).
     Sort(Vec<SortKey>),
 }
@@ -110,7 +110,7 @@ impl Pipeline {
 
     /// Adds a `$reduce` stage.
     #[must_use]
-    pub fn reduce(mut self, reduce: Reduce) -> Pipeline {
+    pub fn reduce(mut self, reduce: Aggregate) -> Pipeline {
         self.stages.push(Stage::Reduce(reduce));
         self
     }
@@ -201,7 +201,7 @@ fn parse_stage(json: &Value, at: &str) -> Result<Stage, QueryError> {
     Ok(match name.as_str() {
         "$filter" => Stage::Filter(Filter::parse_at(arg, &at)?),
         "$map" => Stage::Map(Map::parse_at(arg, &at)?),
-        "$reduce" => Stage::Reduce(Reduce::parse_at(arg, &at)?),
+        "$reduce" => Stage::Reduce(Aggregate::parse_at(arg, &at)?),
         "$sort" => Stage::Sort(parse_sort(arg, &at)?),
         other => {
             return Err(QueryError::malformed(

@@ -8,13 +8,13 @@ use crate::error::QueryError;
 use crate::filter::{Filter, Op};
 use crate::map::Map;
 use crate::pipeline::{Pipeline, Stage};
-use crate::reduce::{Reduce, ReduceField};
+use crate::reduce::{Aggregate, AggregateField};
 
 /// One node of a built query.
 enum Node<'a> {
     Filter(&'a Filter),
     Map(&'a Map),
-    Reduce(&'a Reduce),
+    Reduce(&'a Aggregate),
     Value(&'a Value),
 }
 
@@ -74,17 +74,17 @@ pub(crate) fn check_pipeline(pipeline: &Pipeline) -> Result<(), QueryError> {
             Node::Map(Map::Type(m) | Map::Mod(m, _)) => stack.push((Node::Map(m), next)),
             Node::Map(Map::Whole | Map::Path(_)) => {}
             Node::Reduce(
-                Reduce::Sum(m)
-                | Reduce::Product(m)
-                | Reduce::Min(m)
-                | Reduce::Max(m)
-                | Reduce::Collect(m),
+                Aggregate::Sum(m)
+                | Aggregate::Product(m)
+                | Aggregate::Min(m)
+                | Aggregate::Max(m)
+                | Aggregate::Collect(m),
             ) => stack.push((Node::Map(m), next)),
-            Node::Reduce(Reduce::Count) => {}
-            Node::Reduce(Reduce::Object(fields)) => {
+            Node::Reduce(Aggregate::Count) => {}
+            Node::Reduce(Aggregate::Object(fields)) => {
                 stack.extend(fields.iter().map(|(_, field)| match field {
-                    ReduceField::Group(m) => (Node::Map(m), next),
-                    ReduceField::Reduce(r) => (Node::Reduce(r), next),
+                    AggregateField::Group(m) => (Node::Map(m), next),
+                    AggregateField::Aggregate(r) => (Node::Reduce(r), next),
                 }));
             }
         }

@@ -9,17 +9,18 @@ use crate::error::{QueryError, child_at};
 use crate::map::Map;
 use crate::value::{compare, to_f64, to_json_number};
 
-/// An aggregate over values (JS map-filter-reduce's `$reduce` argument).
+/// An aggregate over values: the argument of a `$reduce` stage (JS map-filter-reduce). Named
+/// apart from `flumeview_reduce::Reduce`, the reduce view, which users import beside it.
 ///
 /// ```
-/// use flumeview_query::{Map, Reduce, ReduceField};
+/// use flumeview_query::{Map, Aggregate, AggregateField};
 /// use serde_json::json;
 ///
 /// // Per country: how many people, and the youngest age.
-/// let stats = Reduce::Object(vec![
-///     ("country".into(), ReduceField::Group(Map::path("country"))),
-///     ("people".into(), ReduceField::Reduce(Reduce::Count)),
-///     ("youngest".into(), ReduceField::Reduce(Reduce::Min(Map::path("age")))),
+/// let stats = Aggregate::Object(vec![
+///     ("country".into(), AggregateField::Group(Map::path("country"))),
+///     ("people".into(), AggregateField::Aggregate(Aggregate::Count)),
+///     ("youngest".into(), AggregateField::Aggregate(Aggregate::Min(Map::path("age")))),
 /// ]);
 /// let people = [json!({"country": "us", "age": 30}), json!({"country": "nz", "age": 10})];
 /// assert_eq!(
@@ -31,7 +32,7 @@ use crate::value::{compare, to_f64, to_json_number};
 /// );
 /// ```
 #[derive(Clone, PartialEq, Debug)]
-pub enum Reduce {
+pub enum Aggregate {
     /// How many values (`$count`; `0` for none).
     Count,
     /// The sum of the mapped numbers (`$sum`; others are skipped).
@@ -46,16 +47,16 @@ pub enum Reduce {
     Collect(Map),
     /// An object: reducers per field, and group-by fields. With group fields, the result is
     /// one object per group, in group key order; without, one object.
-    Object(Vec<(String, ReduceField)>),
+    Object(Vec<(String, AggregateField)>),
 }
 
-/// A field of [`Reduce::Object`].
+/// A field of [`Aggregate::Object`].
 #[derive(Clone, PartialEq, Debug)]
-pub enum ReduceField {
+pub enum AggregateField {
     /// Group by the value at this path (a string, integer or array in JSON).
     Group(Map),
-    /// Reduce the group's values.
-    Reduce(Reduce),
+    /// Aggregate the group's values.
+    Aggregate(Aggregate),
 }
 
 /// A group key: values in the index order; values that order cannot tell apart (objects) by
@@ -122,16 +123,16 @@ impl PartialOrd for GroupKey {
     }
 }
 
-impl Reduce {
+impl Aggregate {
     /// Parses the JS syntax: `{$count: true}`, `{$sum: path}`, `{$product: path}`,
     /// `{$min: path}`, `{$max: path}`, `{$collect: map}`, or an object whose fields are
     /// reducers (objects) or group-by paths (strings, integers, arrays).
-    pub fn parse(json: &Value) -> Result<Reduce, QueryError> {
+    pub fn parse(json: &Value) -> Result<Aggregate, QueryError> {
         crate::depth::check_json(json, "$reduce")?;
-        Reduce::parse_at(json, "$reduce")
+        Aggregate::parse_at(json, "$reduce")
     }
 
-    pub(crate) fn parse_at(json: &Value, at: &str) -> Result<Reduce, QueryError> {
+    pub(crate) fn parse_at(json: &Value, at: &str) -> Result<Aggregate, QueryError> {
         let Value::Object(obj) = json else {
             return Err(QueryError::malformed(
                 at,
@@ -152,13 +153,13 @@ impl Reduce {
                     if arg != &Value::Bool(true) {
                         return Err(QueryError::malformed(&at, format!("takes true, not {arg}")));
                     }
-                    Reduce::Count
+                    Aggregate::Count
                 }
-                "$sum" => Reduce::Sum(map()?),
-                "$product" => Reduce::Product(map()?),
-                "$min" => Reduce::Min(map()?),
-                "$max" => Reduce::Max(map()?),
-                "$collect" => Reduce::Collect(map()?),
+                "$sum" => Aggregate::Sum(map()?),
+                "$product" => Aggregate::Product(map()?),
+                "$min" => Aggregate::Min(map()?),
+                "$max" => Aggregate::Max(map()?),
+                "$collect" => Aggregate::Collect(map()?),
                 other => {
                     return Err(QueryError::malformed(
                         &at,
@@ -174,17 +175,17 @@ impl Reduce {
             .map(|(name, field)| {
                 let at = child_at(at, name);
                 let field = match field {
-                    Value::Object(_) => ReduceField::Reduce(Reduce::parse_at(field, &at)?),
-                    _ => ReduceField::Group(Map::parse_at(field, &at)?),
+                    Value::Object(_) => AggregateField::Aggregate(Aggregate::parse_at(field, &at)?),
+                    _ => AggregateField::Group(Map::parse_at(field, &at)?),
                 };
                 Ok((name.clone(), field))
             })
             .collect::<Result<_, QueryError>>()
-            .map(Reduce::Object)
+            .map(Aggregate::Object)
     }
 
     fn has_groups(&self) -> bool {
-        matches!(self, Reduce::Object(fields) if fields.iter().any(|(_, f)| matches!(f, ReduceField::Group(_))))
+        matches!(self, Aggregate::Object(fields) if fields.iter().any(|(_, f)| matches!(f, AggregateField::Group(_))))
     }
 
     /// Reduces `values` to the stage's output: one item, or one per group.
@@ -210,25 +211,25 @@ impl Reduce {
                 .collect::<Vec<f64>>()
         };
         match self {
-            Reduce::Count => Value::from(values.len()),
-            Reduce::Sum(map) => to_json_number(numbers(map).iter().sum()),
-            Reduce::Product(map) => to_json_number(numbers(map).iter().product()),
-            Reduce::Min(map) => mapped(values, map)
+            Aggregate::Count => Value::from(values.len()),
+            Aggregate::Sum(map) => to_json_number(numbers(map).iter().sum()),
+            Aggregate::Product(map) => to_json_number(numbers(map).iter().product()),
+            Aggregate::Min(map) => mapped(values, map)
                 .min_by(total_order)
                 .unwrap_or(Value::Null),
-            Reduce::Max(map) => mapped(values, map)
+            Aggregate::Max(map) => mapped(values, map)
                 .max_by(total_order)
                 .unwrap_or(Value::Null),
-            Reduce::Collect(map) => Value::Array(mapped(values, map).collect()),
-            Reduce::Object(fields) => {
+            Aggregate::Collect(map) => Value::Array(mapped(values, map).collect()),
+            Aggregate::Object(fields) => {
                 if !self.has_groups() {
                     return Value::Object(group_object(fields, values, &[]));
                 }
                 let groups_by: Vec<&Map> = fields
                     .iter()
                     .filter_map(|(_, f)| match f {
-                        ReduceField::Group(map) => Some(map),
-                        ReduceField::Reduce(_) => None,
+                        AggregateField::Group(map) => Some(map),
+                        AggregateField::Aggregate(_) => None,
                     })
                     .collect();
                 let mut groups: BTreeMap<GroupKey, Vec<&Value>> = BTreeMap::new();
@@ -249,7 +250,7 @@ impl Reduce {
 
 /// A reducer object's output for one group (`key`: the group fields' values, in order).
 fn group_object(
-    fields: &[(String, ReduceField)],
+    fields: &[(String, AggregateField)],
     values: &[&Value],
     key: &[Option<Value>],
 ) -> JsonMap<String, Value> {
@@ -257,12 +258,12 @@ fn group_object(
     let mut key = key.iter();
     for (name, field) in fields {
         match field {
-            ReduceField::Group(_) => {
+            AggregateField::Group(_) => {
                 if let Some(Some(v)) = key.next() {
                     out.insert(name.clone(), v.clone());
                 }
             }
-            ReduceField::Reduce(reduce) => {
+            AggregateField::Aggregate(reduce) => {
                 out.insert(name.clone(), reduce.aggregate(values));
             }
         }

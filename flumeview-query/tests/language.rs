@@ -5,8 +5,8 @@
 use flumedb_core::{Error, Flume, Json};
 use flumelog_memory::MemoryLog;
 use flumeview_query::{
-    Filter, Index, JsonType, Map, Pipeline, Query, QueryError, QueryHandle, QueryOptions, Reduce,
-    ReduceField, SortKey,
+    Aggregate, AggregateField, Filter, Index, JsonType, Map, Pipeline, Query, QueryError,
+    QueryHandle, QueryOptions, SortKey,
 };
 use serde_json::{Value, json};
 
@@ -445,9 +445,9 @@ fn the_rust_builder_equals_the_json_syntax() {
                 .field("timestamp", Filter::gte(1).and_lt(9)),
         )
         .map(Map::object([("t", Map::path("value.content.type"))]))
-        .reduce(Reduce::Object(vec![
-            ("t".into(), ReduceField::Group(Map::path("t"))),
-            ("n".into(), ReduceField::Reduce(Reduce::Count)),
+        .reduce(Aggregate::Object(vec![
+            ("t".into(), AggregateField::Group(Map::path("t"))),
+            ("n".into(), AggregateField::Aggregate(Aggregate::Count)),
         ]))
         .sort([SortKey::desc("n")]);
     assert_eq!(json, built);
