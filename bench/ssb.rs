@@ -222,3 +222,126 @@ pub fn params(messages: &[Value], seed: u64) -> Value {
             .map_or(json!(0), |m| m.get("timestamp").cloned().unwrap_or_default()),
     })
 }
+
+/// The value of `value.sequence` in a message: the field every read of the benchmark sums, in
+/// both passes and on every side, so that no side can skip reading what it returns.
+pub fn sequence_of(message: &Value) -> u64 {
+    message
+        .pointer("/value/sequence")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// The answers every side must give on `messages` with `params`: counts by type, row counts
+/// and the sums of `value.sequence` over what each read returns.
+pub fn expected(messages: &[Value], params: &Value) -> Value {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for m in messages {
+        let ty = m.pointer("/value/content/type").and_then(Value::as_str);
+        *counts
+            .entry(ty.unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    let author = |m: &Value| m.pointer("/value/author").cloned().unwrap_or_default();
+    let sum = |ms: &mut dyn Iterator<Item = &Value>| ms.map(sequence_of).sum::<u64>();
+    let since = params["query_since"].as_u64().unwrap_or(0);
+    let votes: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m.pointer("/value/content/type") == Some(&json!("vote")))
+        .collect();
+    let range: Vec<&Value> = messages
+        .iter()
+        .filter(|m| author(m) == params["range_author"])
+        .collect();
+    let by_author: Vec<&Value> = messages
+        .iter()
+        .filter(|m| {
+            author(m) == params["query_author"]
+                && m.get("timestamp").and_then(Value::as_u64) > Some(since)
+        })
+        .collect();
+    let gets = params["get"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let get_sum: u64 = gets
+        .iter()
+        .filter_map(|i| messages.get(i.as_u64()? as usize))
+        .map(sequence_of)
+        .sum();
+    let level_gets = params["level_get"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let level_get_sum: u64 = level_gets.iter().filter_map(|k| k[1].as_u64()).sum();
+    json!({
+        "counts": counts,
+        "scan_count": messages.len(),
+        "votes_rows": votes.len(),
+        "level_range_rows": range.len(),
+        "author_rows": by_author.len(),
+        "get_sum": get_sum,
+        "level_get_sum": level_get_sum,
+        "scan_sum": sum(&mut messages.iter()),
+        "level_range_sum": sum(&mut range.into_iter()),
+        "votes_sum": sum(&mut votes.into_iter()),
+        "author_sum": sum(&mut by_author.into_iter()),
+    })
+}
+
+/// Checks a side's answers against [`expected`]: every answer the side reports must match
+/// (a side may leave out the sums of a pass it does not run).
+pub fn check_answers(side: &str, out: &Value, expected: &Value) -> Result<(), String> {
+    let Some(expected) = expected.as_object() else {
+        return Err("expected answers are not an object".into());
+    };
+    let mut wrong = Vec::new();
+    for (key, want) in expected {
+        match out.get(key) {
+            Some(got) if got == want => {}
+            None if key.ends_with("_sum") => {}
+            got => wrong.push(format!("{key}: {got:?}, expected {want}")),
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{side} gave wrong answers: {}", wrong.join("; ")))
+    }
+}
+
+/// Milliseconds, rounded to microseconds.
+pub fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// The peak resident set of this process (`VmHWM`), in KiB.
+pub fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The fastest of `runs` runs of `f`, and what it returned (every run must return the same).
+pub fn min_of<R: PartialEq + std::fmt::Debug>(
+    runs: usize,
+    mut f: impl FnMut() -> R,
+) -> (std::time::Duration, Option<R>) {
+    let mut best = std::time::Duration::MAX;
+    let mut out: Option<R> = None;
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        let got = f();
+        best = best.min(start.elapsed());
+        if let Some(previous) = &out {
+            assert_eq!(previous, &got, "a run returned something else");
+        }
+        out = Some(got);
+    }
+    (best, out)
+}

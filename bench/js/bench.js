@@ -32,7 +32,11 @@
 //   reopen_ms       after db.close: construct a new flumedb on the same file,
 //                   wait until all views have caught up, then one db.reduce.get
 //   rebuild_ms      db.rebuild(cb), until its callback and all views caught up
+//   close_ms        db.close, until its callback
 //   rss_kb          VmHWM from /proc/self/status at the end
+//   *_sum           the sum of value.sequence over every record a read returned
+//                   (get, level_get, scan, level_range, votes, author): every side
+//                   must give the same sums, so none can skip reading its results
 //
 // Every answer is checked against the input file; a mismatch exits 2, any other
 // failure exits 1. stdout gets exactly one JSON line; diagnostics go to stderr.
@@ -235,6 +239,7 @@ function main () {
   })
 
   // 2. db.get
+  let getSum = 0
   function doGet () {
     const idx = params.get
     const t0 = nowNs()
@@ -246,17 +251,20 @@ function main () {
           mismatch('get #' + k + ' (message ' + i + ', seq ' + seqs[i] + '): got key ' +
             (msg && msg.key) + ', expected ' + keys[i])
         }
+        getSum += msg.value.sequence
         next()
       })
     }, function (err) {
       if (err) return fail(err)
       out.get_ms = round3(msBetween(t0, nowNs()))
+      out.get_sum = getSum
       log('get_ms', out.get_ms, 'for', idx.length, 'gets')
       doLevelGet()
     })
   }
 
   // 3. db.level.get
+  let levelGetSum = 0
   function doLevelGet () {
     const keys = params.level_get
     const t0 = nowNs()
@@ -273,11 +281,13 @@ function main () {
           mismatch('level get ' + JSON.stringify(key) + ': got ' +
             JSON.stringify(msg && msg.value && [msg.value.author, msg.value.sequence]))
         }
+        levelGetSum += msg.value.sequence
         next()
       })
     }, function (err) {
       if (err) return fail(err)
       out.level_get_ms = round3(msBetween(t0, nowNs()))
+      out.level_get_sum = levelGetSum
       log('level_get_ms', out.level_get_ms, 'for', keys.length, 'gets')
       doScan()
     })
@@ -286,13 +296,15 @@ function main () {
   // 4. full log scan
   function doScan () {
     let count = 0
+    let sum = 0
     const t0 = nowNs()
     pull(
       db.stream({ seqs: false, values: true }),
-      pull.drain(function () { count++ }, function (err) {
+      pull.drain(function (msg) { count++; sum += msg.value.sequence }, function (err) {
         if (err) return fail(err)
         out.scan_ms = round3(msBetween(t0, nowNs()))
         out.scan_count = count
+        out.scan_sum = sum
         log('scan_ms', out.scan_ms, 'scan_count', count)
         if (count !== N) mismatch('scan_count ' + count + ', the input has ' + N + ' messages')
         doLevelRange()
@@ -309,6 +321,7 @@ function main () {
         if (err) return fail(err)
         out.level_range_ms = round3(msBetween(t0, nowNs()))
         out.level_range_rows = rows.length
+        out.level_range_sum = rows.reduce(function (s, r) { return s + r.value.value.sequence }, 0)
         log('level_range_ms', out.level_range_ms, 'rows', rows.length, 'expected', expectRange)
         if (rows.length !== expectRange) {
           mismatch('level_range_rows ' + rows.length + ', the input has ' + expectRange +
@@ -328,6 +341,7 @@ function main () {
   function timeQuery (name, query, runs, expected, cb) {
     let best = Infinity
     let keys = null
+    let sum = 0
     loop(runs, function (r, next) {
       const t0 = nowNs()
       runQuery(db, query, function (err, rows) {
@@ -339,13 +353,14 @@ function main () {
         const k = rows.map(function (m) { return m.key }).join('\n')
         if (keys !== null && k !== keys) mismatch(name + ': rows changed between runs')
         keys = k
+        sum = rows.reduce(function (s, m) { return s + m.value.sequence }, 0)
         if (ms < best) best = ms
         setImmediate(next)
       })
     }, function (err) {
       if (err) return fail(err)
       log(name, 'rows', expected, 'min_ms', round3(best), 'of', runs, 'runs')
-      cb(round3(best), keys)
+      cb(round3(best), keys, sum)
     })
   }
 
@@ -353,17 +368,19 @@ function main () {
   const authorQ = [{ $filter: { value: { author: queryAuthor }, timestamp: { $gt: querySince } } }]
   let votesKeys
   function doVotes () {
-    timeQuery('votes', votesQ, VOTE_RUNS, expectVotes, function (ms, keys) {
+    timeQuery('votes', votesQ, VOTE_RUNS, expectVotes, function (ms, keys, sum) {
       out.votes_ms = ms
       out.votes_rows = expectVotes
+      out.votes_sum = sum
       votesKeys = keys
       doAuthor()
     })
   }
   function doAuthor () {
-    timeQuery('author', authorQ, AUTHOR_RUNS, expectAuthor, function (ms) {
+    timeQuery('author', authorQ, AUTHOR_RUNS, expectAuthor, function (ms, keys, sum) {
       out.author_ms = ms
       out.author_rows = expectAuthor
+      out.author_sum = sum
       doReduceGet()
     })
   }
@@ -395,9 +412,11 @@ function main () {
 
   // 9. close, reopen, catch up, one reduce get
   function doReopen () {
+    const tClose = nowNs()
     db.close(function (err) {
       if (err) return fail(err)
-      log('closed; reopening')
+      out.close_ms = round3(msBetween(tClose, nowNs()))
+      log('closed in', out.close_ms, 'ms; reopening')
       const t0 = nowNs()
       db = openDb(file)
       waitCaughtUp(db, function () {
@@ -454,17 +473,24 @@ function main () {
       const result = {
         append_ms: out.append_ms,
         get_ms: out.get_ms,
+        get_sum: out.get_sum,
         level_get_ms: out.level_get_ms,
+        level_get_sum: out.level_get_sum,
         scan_ms: out.scan_ms,
         scan_count: out.scan_count,
+        scan_sum: out.scan_sum,
         level_range_ms: out.level_range_ms,
         level_range_rows: out.level_range_rows,
+        level_range_sum: out.level_range_sum,
         votes_ms: out.votes_ms,
         votes_rows: out.votes_rows,
+        votes_sum: out.votes_sum,
         author_ms: out.author_ms,
         author_rows: out.author_rows,
+        author_sum: out.author_sum,
         reduce_get_us: out.reduce_get_us,
         counts: counts,
+        close_ms: out.close_ms,
         reopen_ms: out.reopen_ms,
         rebuild_ms: out.rebuild_ms,
         rss_kb: rssKb

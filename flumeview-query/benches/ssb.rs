@@ -3,6 +3,12 @@
 //! `[author, sequence]`, a query view with indexes `[content.type, timestamp]` and
 //! `[author, timestamp]`), printing one JSON line with the same figures and answers.
 //!
+//! The database holds `Doc` records, read in place: views read the fields they need. Every
+//! read runs in two passes, as on the SQLite side: (a) one field of each returned record is
+//! read (`value.sequence`), (b) each returned record is decoded whole into a
+//! `serde_json::Value`. Both passes sum `value.sequence`; the sums must equal the other
+//! sides'.
+//!
 //! `cargo bench -p flumeview-query --bench ssb -- <messages.jsonl> <workdir> <params.json>`
 //! runs it on the files `cargo xtask bench` writes. Without them it generates its own
 //! messages (2,000 under `cargo test`, 100,000 under `cargo bench`) and checks its answers.
@@ -13,20 +19,35 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use flumedb_core::{Flume, Json, Seq, StreamOptions};
+use flumedb_bench::{min_of, ms, peak_rss_kb, sequence_of};
+use flumedb_core::FieldSet;
+use flumedb_core::{Doc, Field, Flume, Json, Seq, StreamOptions};
 use flumelog_offset::OffsetLog;
-use flumeview_level::{Key, Level, LevelHandle, ReadOptions};
+use flumeview_level::{Key, KeyError, Level, LevelHandle, ReadOptions};
 use flumeview_query::{Index, Pipeline, Query, QueryHandle, QueryOptions};
 use flumeview_reduce::{Reduce, ReduceHandle};
 use serde_json::{Value, json};
 
 type Counts = BTreeMap<String, u64>;
-type Db = Flume<OffsetLog, Value>;
+type Db = Flume<OffsetLog, Doc>;
 
 struct Views {
     reduce: ReduceHandle<Counts>,
-    level: LevelHandle<Value>,
-    query: QueryHandle,
+    level: LevelHandle<Doc>,
+    query: QueryHandle<Doc>,
+}
+
+/// Pass (a): `value.sequence` of a record, read in place.
+fn field_a(doc: &Doc) -> u64 {
+    doc.get(&["value", "sequence"])
+        .expect("well-formed record")
+        .and_then(|f: Field<'_>| f.as_u64())
+        .expect("value.sequence")
+}
+
+/// Pass (b): the record decoded whole, then `value.sequence` read from it.
+fn field_b(doc: &Doc) -> u64 {
+    sequence_of(&doc.to_value().expect("decode"))
 }
 
 fn open(path: &Path) -> (Db, Views) {
@@ -40,29 +61,37 @@ fn open(path: &Path) -> (Db, Views) {
             Reduce::with_map(
                 1,
                 Counts::new(),
-                |msg: &Value| msg["value"]["content"]["type"].as_str().map(str::to_string),
+                |msg: &Doc| {
+                    msg.get(&["value", "content", "type"])
+                        .ok()
+                        .flatten()
+                        .and_then(|f| f.as_str())
+                        .map(|ty| ty.into_owned())
+                },
                 |counts: &mut Counts, ty: String| *counts.entry(ty).or_default() += 1,
             ),
         )
         .expect("reduce view");
     phase("reduce");
     let level = db
-        .add_view(
-            "level",
-            Level::new(1, |msg: &Value, _| {
-                let m = &msg["value"];
+        .add_view("level", {
+            let fields = FieldSet::new([["value", "author"], ["value", "sequence"]]);
+            Level::new(1, move |msg: &Doc, _| {
+                let mut found = [None; 2];
+                fields.read_into(msg.root(), &mut found)?;
+                let [author, sequence] = found;
                 Ok(vec![Key::array([
-                    Key::try_from(&m["author"])?,
-                    Key::try_from(&m["sequence"])?,
+                    Key::try_from(author.ok_or(KeyError::Object)?)?,
+                    Key::try_from(sequence.ok_or(KeyError::Object)?)?,
                 ])])
-            }),
-        )
+            })
+        })
         .expect("level view");
     phase("level");
     let query = db
         .add_view(
             "query",
-            Query::new(
+            Query::for_docs(
                 1,
                 vec![
                     Index::new("typ", ["value.content.type", "timestamp"]),
@@ -87,46 +116,10 @@ fn votes() -> Pipeline {
     Pipeline::parse(&json!([{"$filter": {"value": {"content": {"type": "vote"}}}}])).unwrap()
 }
 
-/// Waits until every view has caught up with the log (each read waits for that).
-fn caught_up(views: &Views) -> Counts {
-    // The read waits; its (empty) rows are not needed.
-    let _ = views
-        .level
-        .read(ReadOptions::new().limit(0))
-        .expect("level");
-    views
-        .query
-        .read(&votes(), QueryOptions::new().limit(0))
-        .expect("query")
-        .for_each(drop);
+/// Waits until every view has caught up with the log, then reads the reduce view.
+fn caught_up(db: &Db, views: &Views) -> Counts {
+    db.sync().expect("sync");
     views.reduce.get().expect("reduce")
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Consumes every item (each kept from being optimised away) and counts them.
-fn drain<T>(items: impl Iterator<Item = Result<T, flumedb_core::Error>>) -> usize {
-    let mut n = 0;
-    for item in items {
-        std::hint::black_box(item.expect("item"));
-        n += 1;
-    }
-    n
-}
-
-fn min_of(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
-    let mut best = Duration::MAX;
-    let mut n = None;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let got = f();
-        best = best.min(start.elapsed());
-        assert!(n.is_none_or(|n| n == got), "row count changed between runs");
-        n = Some(got);
-    }
-    (best, n.unwrap_or(0))
 }
 
 /// Where memory is now (to stderr): anonymous vs file-backed (the log's memory map).
@@ -150,17 +143,6 @@ fn memory_note(at: &str) {
                 .join(" ")
         );
     }
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
@@ -192,12 +174,15 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
         let m: Value = serde_json::from_str(&line).expect("a JSON message per line");
         keys.push(m["key"].as_str().unwrap_or_default().to_string());
         let start = Instant::now();
-        seqs.push(db.append(&m).expect("append"));
+        seqs.push(
+            db.append(&Doc::encode(&m).expect("encode"))
+                .expect("append"),
+        );
         append += start.elapsed();
     }
     eprintln!("[ssb] appends alone: {} ms", ms(append));
     let start = Instant::now();
-    let counts = caught_up(&views);
+    let counts = caught_up(&db, &views);
     append += start.elapsed();
     eprintln!("[ssb] then views caught up in {} ms", ms(start.elapsed()));
     memory_note("after append");
@@ -213,73 +198,133 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
         .iter()
         .map(|i| i.as_u64().expect("index") as usize)
         .collect();
-    let start = Instant::now();
-    for &i in &gets {
-        let m = db.get(seqs[i]).expect("get");
+    let timed_gets = |pass: fn(&Doc) -> u64| {
+        let start = Instant::now();
+        let sum: u64 = gets
+            .iter()
+            .map(|&i| pass(&db.get(seqs[i]).expect("get")))
+            .sum();
+        (start.elapsed(), sum)
+    };
+    let (get_a, get_sum_a) = timed_gets(field_a);
+    let (get_b, get_sum) = timed_gets(field_b);
+    assert_eq!(
+        get_sum_a, get_sum,
+        "gets: the passes read different records"
+    );
+    for &i in gets.iter().take(100) {
+        let m = db.get(seqs[i]).expect("get").to_value().expect("decode");
         assert_eq!(m["key"].as_str(), Some(keys[i].as_str()), "get({i})");
     }
-    let get = start.elapsed();
 
     // 3. Level gets by [author, sequence].
-    let keys: Vec<(Key, Value)> = params["level_get"]
+    let level_keys: Vec<(Key, Value)> = params["level_get"]
         .as_array()
         .expect("params.level_get")
         .iter()
         .map(|k| (Key::try_from(k).expect("key"), k.clone()))
         .collect();
-    let start = Instant::now();
-    for (key, json) in &keys {
-        let (_, m) = views
-            .level
-            .get(key)
-            .expect("level get")
-            .expect("level key found");
+    let timed_level = |pass: fn(&Doc) -> u64| {
+        let start = Instant::now();
+        let sum: u64 = level_keys
+            .iter()
+            .map(|(key, _)| {
+                let (_, m) = views
+                    .level
+                    .get(key)
+                    .expect("level get")
+                    .expect("level key found");
+                pass(&m)
+            })
+            .sum();
+        (start.elapsed(), sum)
+    };
+    let (level_get_a, level_get_sum_a) = timed_level(field_a);
+    let (level_get_b, level_get_sum) = timed_level(field_b);
+    assert_eq!(
+        level_get_sum_a, level_get_sum,
+        "level gets: the passes differ"
+    );
+    for (key, json) in level_keys.iter().take(100) {
+        let (_, m) = views.level.get(key).expect("get").expect("found");
+        let m = m.to_value().expect("decode");
         assert_eq!(m["value"]["author"], json[0]);
         assert_eq!(m["value"]["sequence"], json[1]);
     }
-    let level_get = start.elapsed();
 
     // 4. Full scan.
-    let start = Instant::now();
-    let scan_count = drain(db.stream(StreamOptions::new()).expect("stream"));
-    let scan = start.elapsed();
+    let scan = |pass: fn(&Doc) -> u64| {
+        let start = Instant::now();
+        let (mut count, mut sum) = (0u64, 0u64);
+        for record in db.stream(StreamOptions::new()).expect("stream") {
+            sum += pass(&record.expect("record").value);
+            count += 1;
+        }
+        (start.elapsed(), count, sum)
+    };
+    let (scan_a, scan_count_a, scan_sum_a) = scan(field_a);
+    let (scan_b, scan_count, scan_sum) = scan(field_b);
+    assert_eq!(
+        (scan_count_a, scan_sum_a),
+        (scan_count, scan_sum),
+        "scan passes"
+    );
 
     // 5. Level range read of one author.
     let range_author = params["range_author"].as_str().expect("range_author");
-    let start = Instant::now();
-    let level_range_rows = views
-        .level
-        .read(
-            ReadOptions::new()
-                .gte(Key::array([range_author]))
-                .lte(Key::Array(vec![Key::from(range_author), Key::Max])),
-        )
-        .expect("level read");
-    let level_range_rows = drain(level_range_rows);
-    let level_range = start.elapsed();
+    let range = |pass: fn(&Doc) -> u64| {
+        let start = Instant::now();
+        let rows = views
+            .level
+            .read(
+                ReadOptions::new()
+                    .gte(Key::array([range_author]))
+                    .lte(Key::Array(vec![Key::from(range_author), Key::Max])),
+            )
+            .expect("level read");
+        let (mut count, mut sum) = (0u64, 0u64);
+        for row in rows {
+            sum += pass(row.expect("row").value.as_ref().expect("value"));
+            count += 1;
+        }
+        (start.elapsed(), count, sum)
+    };
+    let (range_a, range_rows_a, range_sum_a) = range(field_a);
+    let (range_b, level_range_rows, level_range_sum) = range(field_b);
+    assert_eq!(
+        (range_rows_a, range_sum_a),
+        (level_range_rows, level_range_sum),
+        "range passes"
+    );
 
-    // 6, 7. Queries.
-    let (votes_time, votes_rows) = min_of(5, || {
-        drain(
-            views
-                .query
-                .read(&votes(), QueryOptions::new())
-                .expect("votes"),
-        )
-    });
+    // 6, 7. Queries. Results come decoded (`serde_json::Value`), so both passes read the
+    // field from the decoded result.
+    let query = |pipeline: &Pipeline| {
+        let (mut count, mut sum) = (0u64, 0u64);
+        for row in views
+            .query
+            .read(pipeline, QueryOptions::new())
+            .expect("query")
+        {
+            sum += sequence_of(&row.expect("row"));
+            count += 1;
+        }
+        (count, sum)
+    };
+    let votes_pipeline = votes();
+    let (votes_a, votes_answer_a) = min_of(5, || query(&votes_pipeline));
+    let (votes_b, votes_answer) = min_of(5, || query(&votes_pipeline));
     let by_author = Pipeline::parse(&json!([{"$filter": {
         "value": {"author": params["query_author"]},
         "timestamp": {"$gt": params["query_since"]}
     }}]))
     .expect("author query");
-    let (author_time, author_rows) = min_of(20, || {
-        drain(
-            views
-                .query
-                .read(&by_author, QueryOptions::new())
-                .expect("author"),
-        )
-    });
+    let (author_a, author_answer_a) = min_of(20, || query(&by_author));
+    let (author_b, author_answer) = min_of(20, || query(&by_author));
+    assert_eq!(votes_answer_a, votes_answer, "votes passes");
+    assert_eq!(author_answer_a, author_answer, "author passes");
+    let (votes_rows, votes_sum) = votes_answer.unwrap_or_default();
+    let (author_rows, author_sum) = author_answer.unwrap_or_default();
 
     // 8. Reduce get.
     let start = Instant::now();
@@ -289,92 +334,65 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
     let reduce_get_us = start.elapsed().as_secs_f64() * 1e6 / 1000.0;
 
     memory_note("before reopen");
-    // 9. Reopen with views current.
+    // 9. Close, then reopen with views current.
     drop(views);
+    let start = Instant::now();
     db.close().expect("close");
+    let close = start.elapsed();
     drop(db);
     let start = Instant::now();
     let (db, views) = open(&log_path);
-    let reopened_counts = caught_up(&views);
+    let reopened_counts = caught_up(&db, &views);
     let reopen = start.elapsed();
     assert_eq!(reopened_counts, counts, "counts after reopen");
 
     // 10. Rebuild every view from the log.
     let start = Instant::now();
     db.rebuild().expect("rebuild");
-    let rebuilt_counts = caught_up(&views);
+    let rebuilt_counts = caught_up(&db, &views);
     let rebuild = start.elapsed();
     assert_eq!(rebuilt_counts, counts, "counts after rebuild");
-    let votes_again = drain(
-        views
-            .query
-            .read(&votes(), QueryOptions::new())
-            .expect("votes"),
-    );
-    assert_eq!(votes_again, votes_rows, "votes after rebuild");
+    let votes_again = views
+        .query
+        .read(&votes(), QueryOptions::new())
+        .expect("votes")
+        .count();
+    assert_eq!(votes_again as u64, votes_rows, "votes after rebuild");
     memory_note("after rebuild");
     drop(views);
     db.close().expect("close");
 
     json!({
         "append_ms": ms(append),
-        "get_ms": ms(get),
-        "level_get_ms": ms(level_get),
-        "scan_ms": ms(scan),
+        "get_ms": ms(get_b),
+        "get_a_ms": ms(get_a),
+        "get_sum": get_sum,
+        "level_get_ms": ms(level_get_b),
+        "level_get_a_ms": ms(level_get_a),
+        "level_get_sum": level_get_sum,
+        "scan_ms": ms(scan_b),
+        "scan_a_ms": ms(scan_a),
         "scan_count": scan_count,
-        "level_range_ms": ms(level_range),
+        "scan_sum": scan_sum,
+        "level_range_ms": ms(range_b),
+        "level_range_a_ms": ms(range_a),
         "level_range_rows": level_range_rows,
-        "votes_ms": ms(votes_time),
+        "level_range_sum": level_range_sum,
+        "votes_ms": ms(votes_b),
+        "votes_a_ms": ms(votes_a),
         "votes_rows": votes_rows,
-        "author_ms": ms(author_time),
+        "votes_sum": votes_sum,
+        "author_ms": ms(author_b),
+        "author_a_ms": ms(author_a),
         "author_rows": author_rows,
+        "author_sum": author_sum,
         "reduce_get_us": (reduce_get_us * 1000.0).round() / 1000.0,
         "counts": counts,
+        "close_ms": ms(close),
         "reopen_ms": ms(reopen),
         "rebuild_ms": ms(rebuild),
         "rss_kb": peak_rss_kb(),
     })
-}
-
-/// The answers every run must give, from the messages themselves.
-fn check(messages: &[Value], params: &Value, out: &Value) {
-    let mut counts = Counts::new();
-    for m in messages {
-        *counts
-            .entry(
-                m["value"]["content"]["type"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-            .or_default() += 1;
-    }
-    let by = |a: &Value| -> Vec<&Value> {
-        messages
-            .iter()
-            .filter(|m| m["value"]["author"] == *a)
-            .collect()
-    };
-    let since = params["query_since"].as_u64().unwrap_or(0);
-    assert_eq!(out["counts"], json!(counts));
-    assert_eq!(out["scan_count"], json!(messages.len()));
-    assert_eq!(
-        out["votes_rows"],
-        json!(counts.get("vote").copied().unwrap_or(0))
-    );
-    assert_eq!(
-        out["level_range_rows"],
-        json!(by(&params["range_author"]).len())
-    );
-    assert_eq!(
-        out["author_rows"],
-        json!(
-            by(&params["query_author"])
-                .iter()
-                .filter(|m| m["timestamp"].as_u64() > Some(since))
-                .count()
-        )
-    );
 }
 
 fn main() {
@@ -395,7 +413,9 @@ fn main() {
         let file = dir.path().join("messages.jsonl");
         ssb::write_jsonl(&file, &messages).expect("write messages");
         let out = run(&file, &dir.path().join("rust"), &params);
-        check(&messages, &params, &out);
+        if let Err(wrong) = ssb::check_answers("Rust", &out, &ssb::expected(&messages, &params)) {
+            panic!("{wrong}");
+        }
         out
     };
     println!("{out}");

@@ -13,13 +13,33 @@ use crate::cargo;
 
 struct Options {
     n: usize,
-    only_rust: bool,
+    js: bool,
+    sqlite: bool,
+}
+
+impl Options {
+    /// The options as given on the command line (for the results file).
+    fn flags(&self) -> String {
+        let mut sides = vec!["rust"];
+        if self.sqlite {
+            sides.push("sqlite");
+        }
+        if self.js {
+            sides.push("js");
+        }
+        if self.js && self.sqlite {
+            String::new()
+        } else {
+            format!(" --only {}", sides.join(","))
+        }
+    }
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         n: 100_000,
-        only_rust: false,
+        js: true,
+        sqlite: true,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -31,10 +51,25 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .filter(|n| *n > 0)
                     .ok_or("--n takes a positive number")?;
             }
-            "--only" => match args.next().map(String::as_str) {
-                Some("rust") => options.only_rust = true,
-                other => return Err(format!("--only takes `rust`, not {other:?}")),
-            },
+            "--only" => {
+                let sides = args
+                    .next()
+                    .ok_or("--only takes sides: rust[,sqlite][,js]")?;
+                options.js = false;
+                options.sqlite = false;
+                for side in sides.split(',') {
+                    match side {
+                        "rust" => {}
+                        "sqlite" => options.sqlite = true,
+                        "js" => options.js = true,
+                        other => {
+                            return Err(format!(
+                                "--only takes rust, sqlite and js (comma-separated), not {other}"
+                            ));
+                        }
+                    }
+                }
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -113,150 +148,201 @@ fn js_default_exact(
     )
 }
 
-/// Both sides must compute the same answers: a benchmark that computes something else is a bug.
-fn same_answers(rust: &Value, js: &Value) -> Result<(), String> {
-    for key in [
-        "counts",
-        "scan_count",
-        "votes_rows",
-        "author_rows",
-        "level_range_rows",
-    ] {
-        if rust[key] != js[key] {
-            return Err(format!(
-                "the sides disagree on {key}: Rust {} vs JS {}",
-                rust[key], js[key]
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// One row of the table: figure, its key, unit scale, and the target.
+/// One row of a table: the figure, its key in each side's JSON line, and its targets.
 struct Figure {
     name: String,
     key: &'static str,
-    target: Target,
-}
-
-enum Target {
     /// JS/Rust at least this.
-    Ratio(f64),
-    /// Rust at most this many ms.
-    AtMostMs(f64),
-    /// Rust peak memory at most JS's divided by this.
-    MemoryFraction(f64),
-    None,
+    vs_js: Option<f64>,
+    /// SQLite/Rust at least this (for peak RSS: Rust at most this times SQLite's).
+    vs_sqlite: Option<f64>,
+    /// Rust at most this (in the figure's unit).
+    at_most: Option<f64>,
 }
 
-fn figures(rust: &Value) -> Vec<Figure> {
+fn figure(name: impl Into<String>, key: &'static str) -> Figure {
+    Figure {
+        name: name.into(),
+        key,
+        vs_js: None,
+        vs_sqlite: None,
+        at_most: None,
+    }
+}
+
+impl Figure {
+    fn js(mut self, ratio: f64) -> Figure {
+        self.vs_js = Some(ratio);
+        self
+    }
+    fn sqlite(mut self, ratio: f64) -> Figure {
+        self.vs_sqlite = Some(ratio);
+        self
+    }
+    fn at_most(mut self, limit: f64) -> Figure {
+        self.at_most = Some(limit);
+        self
+    }
+}
+
+/// Pass (b) and the figures that are not reads: every returned record decoded whole.
+fn figures_b(rust: &Value) -> Vec<Figure> {
     let rows = |k: &str| rust[k].as_u64().unwrap_or(0);
     vec![
-        Figure {
-            name: format!(
+        figure(
+            format!(
                 "append + index, {} appends acknowledged one by one (ms)",
                 rows("scan_count")
             ),
-            key: "append_ms",
-            target: Target::Ratio(50.0),
-        },
-        Figure {
-            name: "10,000 random get(seq) (ms)".into(),
-            key: "get_ms",
-            target: Target::Ratio(50.0),
-        },
-        Figure {
-            name: "10,000 level get([author, sequence]) (ms)".into(),
-            key: "level_get_ms",
-            target: Target::Ratio(50.0),
-        },
-        Figure {
-            name: "full scan of the log (ms)".into(),
-            key: "scan_ms",
-            target: Target::Ratio(10.0),
-        },
-        Figure {
-            name: format!(
+            "append_ms",
+        )
+        .js(50.0)
+        .sqlite(1.5),
+        figure("10,000 random get(seq) (ms)", "get_ms")
+            .js(50.0)
+            .sqlite(1.5),
+        figure("10,000 level get([author, sequence]) (ms)", "level_get_ms")
+            .js(50.0)
+            .sqlite(1.5),
+        figure("full scan of the log (ms)", "scan_ms")
+            .js(20.0)
+            .sqlite(1.5),
+        figure(
+            format!(
                 "level range read of one author, {} rows (ms)",
                 rows("level_range_rows")
             ),
-            key: "level_range_ms",
-            target: Target::None,
-        },
-        Figure {
-            name: format!(
+            "level_range_ms",
+        )
+        .sqlite(1.5),
+        figure(
+            format!(
                 "query all votes, {} rows (ms, min of 5)",
                 rows("votes_rows")
             ),
-            key: "votes_ms",
-            target: Target::Ratio(10.0),
-        },
-        Figure {
-            name: format!(
+            "votes_ms",
+        )
+        .js(15.0)
+        .sqlite(1.5),
+        figure(
+            format!(
                 "query one author after a time, {} rows (ms, min of 20)",
                 rows("author_rows")
             ),
-            key: "author_ms",
-            target: Target::Ratio(10.0),
-        },
-        Figure {
-            name: "reduce get (µs)".into(),
-            key: "reduce_get_us",
-            target: Target::None,
-        },
-        Figure {
-            name: "reopen with views current (ms)".into(),
-            key: "reopen_ms",
-            target: Target::AtMostMs(5.0),
-        },
-        Figure {
-            name: "rebuild all views from the log (ms)".into(),
-            key: "rebuild_ms",
-            target: Target::Ratio(20.0),
-        },
-        Figure {
-            name: "peak RSS (MB)".into(),
-            key: "rss_kb",
-            target: Target::MemoryFraction(4.0),
-        },
+            "author_ms",
+        )
+        .js(15.0)
+        .sqlite(1.5),
+        figure("reduce get (µs)", "reduce_get_us").sqlite(1.5),
+        figure("close (ms)", "close_ms").sqlite(1.5).at_most(20.0),
+        figure("reopen with views current (ms)", "reopen_ms")
+            .sqlite(1.5)
+            .at_most(1.0),
+        figure("rebuild all views from the log (ms)", "rebuild_ms")
+            .js(30.0)
+            .sqlite(1.5),
+        figure("peak RSS (MB)", "rss_kb").sqlite(2.0),
     ]
 }
 
-fn table(rust: &Value, js: Option<&Value>) -> String {
+/// Pass (a): one field of every returned record read.
+fn figures_a(rust: &Value) -> Vec<Figure> {
+    let rows = |k: &str| rust[k].as_u64().unwrap_or(0);
+    vec![
+        figure("10,000 random get(seq) (ms)", "get_a_ms").sqlite(2.0),
+        figure(
+            "10,000 level get([author, sequence]) (ms)",
+            "level_get_a_ms",
+        )
+        .sqlite(2.0),
+        figure("full scan of the log (ms)", "scan_a_ms").sqlite(2.0),
+        figure(
+            format!(
+                "level range read of one author, {} rows (ms)",
+                rows("level_range_rows")
+            ),
+            "level_range_a_ms",
+        )
+        .sqlite(2.0),
+        figure(
+            format!(
+                "query all votes, {} rows (ms, min of 5)",
+                rows("votes_rows")
+            ),
+            "votes_a_ms",
+        )
+        .sqlite(2.0),
+        figure(
+            format!(
+                "query one author after a time, {} rows (ms, min of 20)",
+                rows("author_rows")
+            ),
+            "author_a_ms",
+        )
+        .sqlite(2.0),
+    ]
+}
+
+fn show(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x >= 100.0 => format!("{x:.0}"),
+        Some(x) if x >= 1.0 => format!("{x:.2}"),
+        Some(x) => format!("{x:.3}"),
+        None => "-".into(),
+    }
+}
+
+/// The table of `figures`: each side's figure, the ratios against Rust, and the targets.
+fn table(figures: Vec<Figure>, rust: &Value, js: Option<&Value>, sqlite: Option<&Value>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "| figure | JS | Rust | JS/Rust | target |");
-    let _ = writeln!(out, "|---|---:|---:|---:|---|");
-    for f in figures(rust) {
+    let _ = writeln!(
+        out,
+        "| figure | JS | SQLite | Rust | JS/Rust | SQLite/Rust | target |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
+    for f in figures {
         let scale = if f.key == "rss_kb" { 1.0 / 1024.0 } else { 1.0 };
-        let r = rust[f.key].as_f64().map(|x| x * scale);
-        let j = js.and_then(|j| j[f.key].as_f64()).map(|x| x * scale);
-        let show = |x: Option<f64>| match x {
-            Some(x) if x >= 100.0 => format!("{x:.0}"),
-            Some(x) if x >= 1.0 => format!("{x:.2}"),
-            Some(x) => format!("{x:.3}"),
-            None => "-".into(),
-        };
-        let ratio = match (j, r) {
-            (Some(j), Some(r)) if r > 0.0 => Some(j / r),
+        let value = |side: Option<&Value>| side.and_then(|s| s[f.key].as_f64()).map(|x| x * scale);
+        let (r, j, q) = (value(Some(rust)), value(js), value(sqlite));
+        let ratio = |other: Option<f64>| match (other, r) {
+            (Some(o), Some(r)) if r > 0.0 => Some(o / r),
             _ => None,
         };
-        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-        let target = match (&f.target, ratio, r) {
-            (Target::Ratio(t), Some(x), _) => format!("≥ {t}×: {}", verdict(x >= *t)),
-            (Target::Ratio(t), None, _) => format!("≥ {t}×"),
-            (Target::AtMostMs(t), _, Some(r)) => format!("≤ {t} ms: {}", verdict(r <= *t)),
-            (Target::MemoryFraction(t), Some(x), _) => format!("≤ JS/{t}: {}", verdict(x >= *t)),
-            _ => String::new(),
+        let (vs_js, vs_sqlite) = (ratio(j), ratio(q));
+        let verdict = |ok: Option<bool>| match ok {
+            Some(true) => ": met",
+            Some(false) => ": MISSED",
+            None => "",
         };
-        let ratio = ratio.map_or("-".into(), |x| format!("{x:.1}×"));
+        let mut targets = Vec::new();
+        if let Some(t) = f.vs_js {
+            targets.push(format!("JS ≥ {t}×{}", verdict(vs_js.map(|x| x >= t))));
+        }
+        if let Some(t) = f.vs_sqlite {
+            if f.key == "rss_kb" {
+                let ok = vs_sqlite.map(|x| x * t >= 1.0);
+                targets.push(format!("≤ {t}× SQLite{}", verdict(ok)));
+            } else {
+                targets.push(format!(
+                    "SQLite ≥ {t}×{}",
+                    verdict(vs_sqlite.map(|x| x >= t))
+                ));
+            }
+        }
+        if let Some(t) = f.at_most {
+            targets.push(format!("≤ {t}{}", verdict(r.map(|r| r <= t))));
+        }
+        let times = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.1}×"));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             f.name,
             show(j),
+            show(q),
             show(r),
-            ratio,
-            target
+            times(vs_js),
+            times(vs_sqlite),
+            targets.join("; ")
         );
     }
     out
@@ -313,6 +399,7 @@ fn report(
     options: &Options,
     rust: &Value,
     js: Option<&Value>,
+    sqlite: Option<&Value>,
     exact: Option<&Value>,
 ) -> String {
     let package: Value = std::fs::read_to_string(root.join("bench/js/package.json"))
@@ -339,16 +426,15 @@ fn report(
     let _ = writeln!(
         out,
         "`cargo xtask bench --n {}{}`: the SSB workload (`bench/ssb.rs`, seed 1) on flumedb for \
-         Rust and on JS flumedb, in the same run. One log (flumelog-offset) and three views: a \
-         reduce counting messages by type, a level view keyed `[author, sequence]`, a query view \
-         with indexes `[content.type, timestamp]` and `[author, timestamp]`. Both sides check \
-         their answers against the input and against each other.\n",
+         Rust, on JS flumedb and on SQLite, in the same run. One log (flumelog-offset) and three \
+         views: a reduce counting messages by type, a level view keyed `[author, sequence]`, a \
+         query view with indexes `[content.type, timestamp]` and `[author, timestamp]`; SQLite: \
+         the JSON text in a table, generated columns and the same three indexes, WAL, \
+         synchronous=NORMAL, one transaction per append (`bench/sqlite.rs`). Every side's \
+         answers (counts, rows, and the sum of `value.sequence` over every record each read \
+         returns) are checked against the input.\n",
         options.n,
-        if options.only_rust {
-            " --only rust"
-        } else {
-            ""
-        }
+        options.flags()
     );
     let _ = writeln!(out, "- machine: {}", machine());
     let _ = writeln!(
@@ -363,12 +449,32 @@ fn report(
             command_output("node", &["--version"])
         );
     }
+    if let Some(sqlite) = sqlite {
+        let _ = writeln!(
+            out,
+            "- SQLite: {} (bundled, through rusqlite)",
+            sqlite["sqlite_version"].as_str().unwrap_or("?")
+        );
+    }
     let _ = writeln!(
         out,
         "- answers: counts {}, {} votes, {} rows for the author query, {} for the level range\n",
         rust["counts"], rust["votes_rows"], rust["author_rows"], rust["level_range_rows"]
     );
-    out.push_str(&table(rust, js));
+    let _ = writeln!(
+        out,
+        "**Pass (b)**: every record a read returns is decoded whole (into a \
+         `serde_json::Value` in Rust and SQLite, a JS object in JS), and the figures that are \
+         not reads.\n"
+    );
+    out.push_str(&table(figures_b(rust), rust, js, sqlite));
+    let _ = writeln!(
+        out,
+        "\n**Pass (a)**: one field (`value.sequence`) of every record a read returns is read: \
+         in place from the stored bytes in Rust (`Doc`), with `json_extract` in SQLite. JS \
+         flumedb decodes every record whatever is read, so it has no pass (a).\n"
+    );
+    out.push_str(&table(figures_a(rust), rust, None, sqlite));
     if let Some(exact) = exact {
         let loss = |q: &str| {
             let field = |f: &str| exact.get(q).and_then(|q| q.get(f)).and_then(Value::as_i64);
@@ -415,7 +521,7 @@ fn run(options: &Options) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let messages_path = dir.join("messages.jsonl");
     let params_path = dir.join("params.json");
-    {
+    let expected = {
         println!(
             "==> generating {} messages into {}",
             options.n,
@@ -425,7 +531,8 @@ fn run(options: &Options) -> Result<(), String> {
         ssb::write_jsonl(&messages_path, &messages).map_err(|e| e.to_string())?;
         let params = ssb::params(&messages, 1);
         std::fs::write(&params_path, params.to_string()).map_err(|e| e.to_string())?;
-    }
+        ssb::expected(&messages, &params)
+    };
     let path = |p: &Path| p.display().to_string();
     let mut cmd = cargo(&[
         "bench",
@@ -443,11 +550,32 @@ fn run(options: &Options) -> Result<(), String> {
         "Rust side (cargo bench -p flumeview-query --bench ssb)",
         cmd,
     )?;
-    let (js, exact) = if options.only_rust {
+    ssb::check_answers("the Rust side", &rust, &expected)?;
+    let sqlite = if options.sqlite {
+        let mut cmd = cargo(&[
+            "run",
+            "--release",
+            "-p",
+            "flumedb-bench",
+            "--bin",
+            "ssb-sqlite",
+            "--",
+            &path(&messages_path),
+            &path(&dir.join("sqlite")),
+            &path(&params_path),
+        ]);
+        cmd.current_dir(&root);
+        let sqlite = json_line("SQLite side (bench/sqlite.rs, rusqlite bundled)", cmd)?;
+        ssb::check_answers("the SQLite side", &sqlite, &expected)?;
+        Some(sqlite)
+    } else {
+        None
+    };
+    let (js, exact) = if !options.js {
         (None, None)
     } else {
         let js = js_side(&root, &messages_path, &dir.join("js"), &params_path)?;
-        same_answers(&rust, &js)?;
+        ssb::check_answers("the JS side", &js, &expected)?;
         let params: Value = std::fs::read_to_string(&params_path)
             .ok()
             .and_then(|s| serde_json::from_str(&s).ok())
@@ -455,9 +583,16 @@ fn run(options: &Options) -> Result<(), String> {
         let exact = js_default_exact(&root, &messages_path, &dir.join("js-exact"), &params)?;
         (Some(js), Some(exact))
     };
-    let report = report(&root, options, &rust, js.as_ref(), exact.as_ref());
+    let report = report(
+        &root,
+        options,
+        &rust,
+        js.as_ref(),
+        sqlite.as_ref(),
+        exact.as_ref(),
+    );
     println!("\n{report}");
-    if !options.only_rust {
+    if options.js && options.sqlite {
         let results = root.join("bench/results");
         std::fs::create_dir_all(&results).map_err(|e| e.to_string())?;
         let file = results.join(format!("{}-{}.md", today(), options.n));

@@ -27,11 +27,12 @@ tasks:
                       (default 60), or for N executions each, on the pinned nightly, growing a work corpus under
                       fuzz/target/work/ from the committed fuzz/corpus/; then a table of
                       executions per target. Needs cargo-fuzz 0.13.2 (see fuzz/README.md).
-  bench [--n N] [--only rust]
-                      the SSB workload (N messages, default 100000) on this project and on JS
-                      flumedb 2.1.8 (bench/js, installed with npm ci when missing), side by
-                      side; prints the table and writes it to bench/results/<date>-<N>.md.
-                      --only rust skips the JS side (and writes no results file).
+  bench [--n N] [--only rust[,sqlite][,js]]
+                      the SSB workload (N messages, default 100000) on this project, on
+                      SQLite (rusqlite, bundled) and on JS flumedb 2.1.8 (bench/js, installed
+                      with npm ci when missing), side by side; prints the tables and writes
+                      them to bench/results/<date>-<N>.md. --only runs just those sides
+                      (`rust`: no node; `rust,sqlite`) and writes no results file.
 ";
 
 fn main() -> ExitCode {
