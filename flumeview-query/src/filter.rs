@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::error::{QueryError, child_at};
 use crate::value::{compare, equal, to_f64, truthy};
-use flumedb_core::JsonType;
+use flumedb_core::{CodecError, Field, JsonType};
 
 /// A filter on a value (JS map-filter-reduce's `$filter` argument).
 ///
@@ -237,6 +237,57 @@ impl Filter {
             Filter::Ops(ops) => ops.iter().all(|op| op.matches(value)),
             Filter::All(parts) => parts.iter().all(|f| f.matches_opt(value)),
         }
+    }
+
+    /// Whether a (maybe missing) field of a record read in place passes: the same answer as
+    /// [`matches`](Filter::matches) on the decoded record, reading only the fields the filter
+    /// names (each decoded on its own). An error when the bytes on the way are malformed.
+    pub(crate) fn matches_field(&self, field: Option<Field<'_>>) -> Result<bool, CodecError> {
+        Ok(match self {
+            Filter::Literal(lit) => match field {
+                Some(field) => equal(&field.to_value()?, lit),
+                None => false,
+            },
+            Filter::Fields(fields) => match field {
+                Some(field) if field.json_type() == JsonType::Object => {
+                    for (name, f) in fields {
+                        if !f.matches_field(field.member(name)?)? {
+                            return Ok(false);
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            },
+            Filter::Items(items) => match field {
+                Some(field) if field.json_type() == JsonType::Array => {
+                    let mut values = Vec::new();
+                    field.for_each_element(|v| values.push(v))?;
+                    if values.len() != items.len() {
+                        return Ok(false);
+                    }
+                    for (f, v) in items.iter().zip(values) {
+                        if !f.matches_field(Some(v))? {
+                            return Ok(false);
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            },
+            Filter::Ops(ops) => {
+                let value = field.map(|f| f.to_value()).transpose()?;
+                ops.iter().all(|op| op.matches(value.as_ref()))
+            }
+            Filter::All(parts) => {
+                for f in parts {
+                    if !f.matches_field(field)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+        })
     }
 
     /// Parses the JS syntax. `at` names where the filter is, for errors.

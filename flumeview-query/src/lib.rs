@@ -38,7 +38,7 @@ pub use flumedb_core::JsonType;
 pub use index::Index;
 pub use map::Map;
 pub use pipeline::{Pipeline, SortKey, Stage};
-pub use read::{LiveResult, LiveResults, QueryHandle, QueryOptions, Results};
+pub use read::{LiveResult, LiveResults, QueryHandle, QueryOptions, RecordResults, Results};
 pub use record::QueryRecord;
 pub use reduce::{Aggregate, AggregateField};
 pub use value::Step;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::QueryError;
 use crate::explain::Explain;
+use crate::filter::Filter;
 use crate::pipeline::{Items, Pipeline, Stage, run};
 use crate::pipeline_depth::check_pipeline;
 use crate::plan::{Plan, plan};
@@ -125,6 +126,62 @@ impl<T: QueryRecord> QueryHandle<T> {
         Ok(Results { items, done: false })
     }
 
+    /// The records a filter selects, as the log stores them, each with its seq: for a
+    /// pipeline of `$filter` stages only. On a `Query<Doc>` the records are not decoded: the
+    /// filter reads the fields it names in place, and a caller who reads one field of each
+    /// result pays for that field (a `$map` or a full decode is one call on the record).
+    /// The order is the chosen index's (or the log's), reversed with `reverse`; `limit`
+    /// bounds the records fetched.
+    ///
+    /// A pipeline with `$map`, `$reduce` or `$sort` stages is refused
+    /// ([`QueryError::Malformed`]): use [`read`](Self::read).
+    ///
+    /// ```
+    /// use flumedb_core::{Doc, Flume, Json};
+    /// use flumelog_memory::MemoryLog;
+    /// use flumeview_query::{Index, Pipeline, Query, QueryOptions};
+    /// use serde_json::json;
+    ///
+    /// let db: Flume<MemoryLog, Doc> = Flume::open(MemoryLog::new(), Json)?;
+    /// let query = db.add_view("query", Query::for_docs(1, vec![Index::new("typ", ["type"])])?)?;
+    /// let seq = db.append(&Doc::from_json(r#"{"type":"post","text":"hi"}"#))?;
+    /// db.append(&Doc::from_json(r#"{"type":"vote"}"#))?;
+    /// let posts = Pipeline::parse(&json!({"type": "post"}))?;
+    /// let hits: Vec<_> = query.records(&posts, QueryOptions::new())?.collect::<Result<_, _>>()?;
+    /// assert_eq!(hits.len(), 1);
+    /// assert_eq!(hits[0].seq, seq);
+    /// assert_eq!(hits[0].value.get(&["text"])?.and_then(|f| f.as_str()).as_deref(), Some("hi"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn records(
+        &self,
+        pipeline: &Pipeline,
+        options: QueryOptions,
+    ) -> Result<RecordResults<T>, Error> {
+        check_pipeline(pipeline).map_err(|e| self.error(e))?;
+        let mut filters = Vec::new();
+        for (i, stage) in pipeline.stages().iter().enumerate() {
+            match stage {
+                Stage::Filter(filter) => filters.push(filter.clone()),
+                _ => {
+                    return Err(self.error(QueryError::malformed(
+                        &format!("[{i}]"),
+                        "records() takes $filter stages only; use read() for $map, $reduce \
+                         and $sort",
+                    )));
+                }
+            }
+        }
+        let cut = self.log().since_watch().get();
+        let plan = plan(&self.indexes.list, pipeline, options.reverse);
+        Ok(RecordResults {
+            records: self.record_source(plan, cut)?,
+            filters,
+            remaining: options.limit,
+            done: false,
+        })
+    }
+
     /// Like [`read`](Self::read) with the pipeline in the JS syntax.
     pub fn read_json(&self, query: &Value, options: QueryOptions) -> Result<Results, Error> {
         let pipeline = Pipeline::parse(query).map_err(|e| self.error(e))?;
@@ -184,16 +241,20 @@ impl<T: QueryRecord> QueryHandle<T> {
 
     /// The records the plan reads, up to `cut`, as pipeline items.
     fn source(&self, plan: Plan, cut: Since) -> Result<Items, Error> {
+        Ok(Box::new(self.record_source(plan, cut)?.map(item)))
+    }
+
+    /// The records the plan reads, up to `cut`.
+    fn record_source(&self, plan: Plan, cut: Since) -> Result<RecordIter<T>, Error> {
         let Since::At(last) = cut else {
             return Ok(Box::new(std::iter::empty()));
         };
         match plan.index {
-            None => {
-                let records =
-                    self.log()
-                        .records(Bound::Unbounded, Bound::Included(last), plan.reverse);
-                Ok(Box::new(records.map(item)))
-            }
+            None => Ok(Box::new(self.log().records(
+                Bound::Unbounded,
+                Bound::Included(last),
+                plan.reverse,
+            ))),
             Some((_, ranges)) => {
                 // Wait once here, so errors (timeout, failure) come from `read`, not later.
                 self.sync().wait(Wait::For(last))?;
@@ -231,8 +292,11 @@ fn item<T: QueryRecord>(record: Result<Record<T>, Error>) -> Result<(u64, Value)
     Ok((record.seq.get(), record.value.into_value()?))
 }
 
+/// Records as a source yields them.
+type RecordIter<T> = Box<dyn Iterator<Item = Result<Record<T>, Error>> + Send>;
+
 impl<T: QueryRecord> Iterator for IndexRows<T> {
-    type Item = Result<(u64, Value), Error>;
+    type Item = Result<Record<T>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -242,12 +306,10 @@ impl<T: QueryRecord> Iterator for IndexRows<T> {
                     Some(Ok(row)) if row.seq > self.last => continue,
                     Some(Ok(row)) => match row.value {
                         Some(value) => {
-                            return Some(
-                                value
-                                    .into_value()
-                                    .map(|v| (row.seq.get(), v))
-                                    .map_err(Error::from),
-                            );
+                            return Some(Ok(Record {
+                                seq: row.seq,
+                                value,
+                            }));
                         }
                         None => continue,
                     },
@@ -307,6 +369,55 @@ impl Iterator for Results {
         let item = self.items.next();
         self.done = !matches!(item, Some(Ok(_)));
         item.map(|item| item.map(|(_, value)| value))
+    }
+}
+
+/// The results of [`QueryHandle::records`]: each selected record with its seq, as the log
+/// stores it. After an error, it ends.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
+pub struct RecordResults<T> {
+    records: RecordIter<T>,
+    filters: Vec<Filter>,
+    remaining: Option<usize>,
+    done: bool,
+}
+
+impl<T: QueryRecord> Iterator for RecordResults<T> {
+    type Item = Result<Record<T>, Error>;
+
+    fn next(&mut self) -> Option<Result<Record<T>, Error>> {
+        if self.done || self.remaining == Some(0) {
+            return None;
+        }
+        loop {
+            let record = match self.records.next()? {
+                Ok(record) => record,
+                Err(err) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            };
+            let mut passes = true;
+            for filter in &self.filters {
+                match record.value.passes(filter) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        passes = false;
+                        break;
+                    }
+                    Err(err) => {
+                        self.done = true;
+                        return Some(Err(err.into()));
+                    }
+                }
+            }
+            if passes {
+                if let Some(n) = &mut self.remaining {
+                    *n -= 1;
+                }
+                return Some(Ok(record));
+            }
+        }
     }
 }
 

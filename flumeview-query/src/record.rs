@@ -5,6 +5,7 @@ use flumedb_core::{CodecError, Doc, Field, FieldSet, JsonType, Seq};
 use flumeview_level::{Key, MAX_DEPTH};
 use serde_json::Value;
 
+use crate::filter::Filter;
 use crate::index::Index;
 #[cfg(test)]
 use crate::value::{NOT_A_KEY, rank};
@@ -46,6 +47,10 @@ pub trait QueryRecord: sealed::Sealed + Clone + Send + Sync + 'static {
     /// The record as a value for the pipeline's stages.
     #[doc(hidden)]
     fn into_value(self) -> Result<Value, CodecError>;
+
+    /// Whether the record passes `filter` (a `Doc` reads only the fields the filter names).
+    #[doc(hidden)]
+    fn passes(&self, filter: &Filter) -> Result<bool, CodecError>;
 }
 
 impl QueryRecord for Value {
@@ -66,6 +71,10 @@ impl QueryRecord for Value {
 
     fn into_value(self) -> Result<Value, CodecError> {
         Ok(self)
+    }
+
+    fn passes(&self, filter: &Filter) -> Result<bool, CodecError> {
+        Ok(filter.matches(self))
     }
 }
 
@@ -93,6 +102,10 @@ impl QueryRecord for Doc {
 
     fn into_value(self) -> Result<Value, CodecError> {
         self.to_value()
+    }
+
+    fn passes(&self, filter: &Filter) -> Result<bool, CodecError> {
+        filter.matches_field(Some(self.root()))
     }
 }
 

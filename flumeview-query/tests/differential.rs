@@ -177,7 +177,14 @@ fn indexed_reads_equal_full_scans_of<T: QueryRecord>(
     let query = add(&db, indexes);
     let records: Vec<Value> = (0..400).map(|i| record(&mut rng, i)).collect();
     let stored: Vec<T> = records.iter().cloned().map(&to_record).collect();
-    db.append_batch(&stored).unwrap();
+    let seq_of_id = db.append_batch(&stored).unwrap();
+    let options_again = |case: usize| {
+        if case.is_multiple_of(3) {
+            QueryOptions::new().reverse()
+        } else {
+            QueryOptions::new()
+        }
+    };
 
     let mut used_index = 0;
     for case in 0..3000 {
@@ -201,6 +208,23 @@ fn indexed_reads_equal_full_scans_of<T: QueryRecord>(
             got_ids, expected,
             "case {case}: filter {filter_json}\nplan: {explain}"
         );
+        // records(): the same records, in the same order, each with its seq, read in place.
+        let records: Vec<_> = query
+            .records(&pipeline, options_again(case))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let as_values: Vec<Value> = records
+            .iter()
+            .map(|r| r.value.clone().into_value().unwrap())
+            .collect();
+        assert_eq!(as_values, got, "case {case}: records() differs from read()");
+        for r in &records {
+            let id = r.value.clone().into_value().unwrap()["id"]
+                .as_u64()
+                .unwrap();
+            assert_eq!(seq_of_id[id as usize], r.seq, "case {case}: wrong seq");
+        }
         if explain.index.is_some() {
             used_index += 1;
         }

@@ -329,3 +329,49 @@ fn index_store_failures_are_query_errors_with_the_level_error_as_source() {
     assert!(source.downcast_ref::<LevelError>().is_some());
     assert_eq!(err.to_string(), source.to_string());
 }
+
+#[test]
+fn records_take_filters_only_keep_the_limit_and_give_seqs() {
+    use flumedb_core::Doc;
+    let db: Flume<MemoryLog, Doc> = Flume::open(MemoryLog::new(), Json).unwrap();
+    let q = db
+        .add_view(
+            "q",
+            Query::for_docs(1, vec![Index::new("typ", ["type", "n"])]).unwrap(),
+        )
+        .unwrap();
+    let mut posts = Vec::new();
+    for n in 0..10 {
+        let ty = if n % 2 == 0 { "post" } else { "vote" };
+        let seq = db
+            .append(&Doc::encode(&json!({"type": ty, "n": n})).unwrap())
+            .unwrap();
+        if ty == "post" {
+            posts.push(seq);
+        }
+    }
+    let filter = Pipeline::parse(&json!({"type": "post"})).unwrap();
+    let seqs = |options: QueryOptions| -> Vec<_> {
+        q.records(&filter, options)
+            .unwrap()
+            .map(|r| r.unwrap().seq)
+            .collect()
+    };
+    assert_eq!(seqs(QueryOptions::new()), posts);
+    assert_eq!(seqs(QueryOptions::new().limit(2)), posts[..2]);
+    let mut reversed = posts.clone();
+    reversed.reverse();
+    assert_eq!(seqs(QueryOptions::new().reverse()), reversed);
+    let mapped = Pipeline::parse(&json!([{"$filter": {"type": "post"}}, {"$map": "n"}])).unwrap();
+    match q.records(&mapped, QueryOptions::new()) {
+        Err(Error::View { source, .. }) => {
+            assert!(
+                source.to_string().contains("$filter stages only"),
+                "{source}"
+            );
+        }
+        Err(other) => panic!("expected a view error, got {other}"),
+        Ok(_) => panic!("a $map pipeline was accepted"),
+    }
+    db.close().unwrap();
+}
