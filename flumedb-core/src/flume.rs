@@ -36,6 +36,7 @@ impl<T: Send + Sync + 'static> FlumeOptions<T> {
             typed,
             views_watch,
             view_dir,
+            memory_budget: self.memory_budget,
             closed: RwLock::new(false),
             closing: Mutex::new(()),
             feeder: Mutex::new(Some(feeder)),
@@ -68,6 +69,8 @@ pub struct Flume<L: Log, T: Send + Sync + 'static, C: Codec<T> = Json> {
     views_watch: Arc<ViewsWatch>,
     /// Where views keep their state: `FlumeOptions::view_dir`, else the log's.
     view_dir: Option<PathBuf>,
+    /// `FlumeOptions::memory_budget`, handed to every view.
+    memory_budget: u64,
     /// `true` once closing began; appends hold the read side, so close waits for them.
     closed: RwLock<bool>,
     /// Serialises `close` calls.
@@ -232,7 +235,8 @@ impl<L: Log, T: Send + Sync + 'static, C: Codec<T>> Flume<L, T, C> {
         if let Some(dir) = &self.view_dir {
             crate::persist::create_dir_durably(dir)?;
         }
-        let ctx = ViewContext::new(name, self.view_dir.clone());
+        let ctx =
+            ViewContext::new(name, self.view_dir.clone()).with_memory_budget(self.memory_budget);
         match view.open(&ctx).map_err(view_error)? {
             Some(stored)
                 if stored.version == view.version() && self.holds(&stored.checkpoint)? =>

@@ -53,7 +53,7 @@ pub use log::{Log, LogIter, LogStream, StreamOptions};
 mod reader;
 mod view;
 pub use reader::{LiveRecords, LogReader, Records};
-pub use view::{Checkpoint, CommitPolicy, Stored, View, ViewContext};
+pub use view::{Checkpoint, CommitPolicy, DEFAULT_MEMORY_BUDGET, Stored, View, ViewContext};
 
 // Read waiting: how reads on a view wait until it has caught up.
 mod progress;

@@ -10,20 +10,39 @@ use crate::record::Record;
 use crate::seq::{Seq, Since};
 use crate::sync::ViewSync;
 
-/// Where a view lives: its name and, if the database has one, the directory of its views.
+/// Where a view lives: its name, the directory of its views if the database has one, and the
+/// database's memory budget.
 #[derive(Clone, Debug)]
 pub struct ViewContext {
     name: String,
     dir: Option<PathBuf>,
+    memory_budget: u64,
 }
 
 impl ViewContext {
-    /// A context for a view called `name`, persisting under `dir` if given.
+    /// A context for a view called `name`, persisting under `dir` if given, with the default
+    /// memory budget ([`DEFAULT_MEMORY_BUDGET`]).
     pub fn new(name: impl Into<String>, dir: Option<PathBuf>) -> ViewContext {
         ViewContext {
             name: name.into(),
             dir,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
+    }
+
+    /// The same context with `bytes` as the memory budget.
+    #[must_use]
+    pub fn with_memory_budget(mut self, bytes: u64) -> ViewContext {
+        self.memory_budget = bytes;
+        self
+    }
+
+    /// The bytes the database's persistent views may keep in memory for caches and write
+    /// buffers, all together ([`FlumeOptions::memory_budget`](crate::FlumeOptions::memory_budget)).
+    /// Views that share a store (the level views of one directory) size it from this once, when
+    /// the first of them opens it; a view's own state (a reduce's value) is not counted.
+    pub fn memory_budget(&self) -> u64 {
+        self.memory_budget
     }
 
     /// The name the view was added under.
@@ -40,6 +59,12 @@ impl ViewContext {
         self.dir.as_deref()
     }
 }
+
+/// The memory budget of a database's views unless
+/// [`FlumeOptions::memory_budget`](crate::FlumeOptions::memory_budget) says otherwise: 16 MiB,
+/// small enough for a phone, large enough that the level store's cache holds the hot part of
+/// an index of a million records.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 16 << 20;
 
 /// What a view found on disk when it opened: the version and checkpoint it had persisted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -1072,6 +1072,7 @@ struct Tally {
     applied: Arc<AtomicUsize>,
     checkpoint: Checkpoint,
     given_dir: Arc<Mutex<Option<Option<std::path::PathBuf>>>>,
+    given_budget: Arc<Mutex<Option<u64>>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -1088,6 +1089,7 @@ impl Tally {
             applied: Arc::default(),
             checkpoint: Checkpoint::EMPTY,
             given_dir: Arc::default(),
+            given_budget: Arc::default(),
         }
     }
 }
@@ -1101,6 +1103,7 @@ impl View<Value> for Tally {
     }
     fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, std::io::Error> {
         *self.given_dir.lock() = Some(ctx.dir().map(|dir| dir.to_path_buf()));
+        *self.given_budget.lock() = Some(ctx.memory_budget());
         self.file = ctx
             .dir()
             .map(|dir| dir.join(format!("{}.json", ctx.name())));
@@ -1193,6 +1196,26 @@ fn views_get_the_view_dir_option_else_the_logs() {
     assert_eq!(db.view_dir(), Some(own.as_path()));
     db.add_view("tally", view).unwrap();
     assert_eq!(*given.lock(), Some(Some(own)));
+    db.close().unwrap();
+}
+
+#[test]
+fn views_get_the_memory_budget_option_else_the_default() {
+    let view = Tally::new();
+    let given = view.given_budget.clone();
+    let db = db();
+    db.add_view("tally", view).unwrap();
+    assert_eq!(*given.lock(), Some(flumedb_core::DEFAULT_MEMORY_BUDGET));
+    db.close().unwrap();
+
+    let view = Tally::new();
+    let given = view.given_budget.clone();
+    let db: Flume<MemoryLog, Value> = FlumeOptions::new()
+        .memory_budget(3 << 20)
+        .open(MemoryLog::new(), Json)
+        .unwrap();
+    db.add_view("tally", view).unwrap();
+    assert_eq!(*given.lock(), Some(3 << 20));
     db.close().unwrap();
 }
 

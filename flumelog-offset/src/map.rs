@@ -4,13 +4,23 @@
 //! for): as the file grows by appends, the new bytes appear in the existing map, so most reads
 //! never remap. Readers take a snapshot (`Arc<Mmap>`) that stays valid while they read, even
 //! if another reader replaces the map with a larger one.
+//!
+//! Pages of a map that a read touched stay in the process's resident set until unmapped, so a
+//! scan (or views indexing every record) would make the whole file resident. Sequential reads
+//! report the bytes they pass; every [`RESIDENT_LIMIT`] bytes the map lets all its pages go.
+//! They stay in the page cache: reading them again is a minor fault, not I/O.
 
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::{Mmap, MmapOptions};
+use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
 use parking_lot::RwLock;
+
+/// The bytes sequential reads pass before the map lets its pages go: a few MiB resident at
+/// most, and one `madvise` call per 8 MiB read.
+pub(crate) const RESIDENT_LIMIT: u64 = 8 << 20;
 
 /// The smallest reservation: small logs remap rarely.
 const MIN_RESERVE: u64 = 64 << 20;
@@ -18,6 +28,8 @@ const MIN_RESERVE: u64 = 64 << 20;
 pub(crate) struct GrowingMap {
     file: File,
     map: RwLock<Arc<Mmap>>,
+    /// Bytes sequential reads reported passing since the pages were last let go.
+    passed: AtomicU64,
 }
 
 impl GrowingMap {
@@ -26,6 +38,7 @@ impl GrowingMap {
         Ok(GrowingMap {
             file,
             map: RwLock::new(Arc::new(map)),
+            passed: AtomicU64::new(0),
         })
     }
 
@@ -48,9 +61,20 @@ impl GrowingMap {
         unsafe { MmapOptions::new().len(len).map(file) }
     }
 
+    /// Notes that a sequential read of `map` passed `bytes`; the read that reaches
+    /// [`RESIDENT_LIMIT`] lets the map's pages go (random reads are not counted: they touch
+    /// little, and releasing for them would fault their hot set back in again and again).
+    pub(crate) fn passed(&self, map: &Mmap, bytes: u64) {
+        let before = self.passed.fetch_add(bytes, Ordering::Relaxed);
+        if before < RESIDENT_LIMIT && before.saturating_add(bytes) >= RESIDENT_LIMIT {
+            release(map);
+            self.passed.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Runs `f` on a map that covers at least `needed` bytes, without taking a snapshot (for
     /// short reads such as `get`: no reference count to touch).
-    pub(crate) fn with<R>(&self, needed: u64, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+    pub(crate) fn with<R>(&self, needed: u64, f: impl FnOnce(&Mmap) -> R) -> io::Result<R> {
         {
             let map = self.map.read();
             if map.len() as u64 >= needed {
@@ -75,4 +99,19 @@ impl GrowingMap {
         }
         Ok(map.clone())
     }
+}
+
+/// Drops `map`'s pages from the process's resident set (best effort: a failure only leaves
+/// them resident).
+#[allow(
+    unsafe_code,
+    reason = "MADV_DONTNEED is an unchecked advice in memmap2; see SAFETY"
+)]
+fn release(map: &Mmap) {
+    // SAFETY: `map` is a shared (MAP_SHARED), read-only map of a file. MADV_DONTNEED on such a
+    // map only removes page-table entries: the next access faults the same bytes back in from
+    // the page cache (or the file), so every reference into the map, of this thread or
+    // another, keeps reading the same bytes. (memmap2 marks the advice unsafe for private and
+    // anonymous maps, whose pages it resets.)
+    let _ = unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) };
 }

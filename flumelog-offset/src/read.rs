@@ -42,6 +42,7 @@ impl OffsetLog {
                 end,
                 lower,
                 done: false,
+                touched: Touched::new(from),
             }))
         } else {
             let at = self
@@ -55,6 +56,7 @@ impl OffsetLog {
                 end,
                 upper,
                 done: false,
+                touched: Touched::new(at),
             }))
         }
     }
@@ -122,7 +124,9 @@ impl OffsetLog {
             return Ok(0);
         };
         let mut seen = 0;
+        let mut touched = Touched::new(at);
         while at < end && bounds::within_upper(&upper, &Seq::new(at)) {
+            touched.at(self, &map, at);
             match self.format.check(&map, at, end) {
                 Check::Valid { payload, next } => {
                     seen += 1;
@@ -135,6 +139,7 @@ impl OffsetLog {
                 _ => return Err(corrupt(at, "the frame fails its checks")),
             }
         }
+        touched.finish(self, &map, at);
         Ok(seen)
     }
 
@@ -222,6 +227,37 @@ fn corrupt(seq: u64, reason: &str) -> Error {
     }
 }
 
+/// Where a sequential read was when it last reported the bytes it passed to the map (see
+/// [`crate::map`]).
+struct Touched {
+    reported: u64,
+}
+
+impl Touched {
+    /// Reports in steps of this many bytes: few atomic updates on a shared counter.
+    const STEP: u64 = 1 << 20;
+
+    fn new(at: u64) -> Touched {
+        Touched { reported: at }
+    }
+
+    /// The read is at `at`: reports the bytes passed since the last report, in steps.
+    fn at(&mut self, log: &OffsetLog, map: &Mmap, at: u64) {
+        if at.abs_diff(self.reported) >= Self::STEP {
+            self.finish(log, map, at);
+        }
+    }
+
+    /// The read stops at `at`: reports what it passed since the last report.
+    fn finish(&mut self, log: &OffsetLog, map: &Mmap, at: u64) {
+        let passed = at.abs_diff(self.reported);
+        if passed > 0 {
+            log.map.passed(map, passed);
+            self.reported = at;
+        }
+    }
+}
+
 /// Forward iteration from a frame start.
 struct Forward<'a> {
     log: &'a OffsetLog,
@@ -230,6 +266,7 @@ struct Forward<'a> {
     end: u64,
     upper: Bound<Seq>,
     done: bool,
+    touched: Touched,
 }
 
 impl Iterator for Forward<'_> {
@@ -242,6 +279,7 @@ impl Iterator for Forward<'_> {
         {
             let at = self.at;
             let (end, map) = (self.end, &self.map);
+            self.touched.at(self.log, map, at);
             match self.log.read_frame(map, at, end) {
                 Found::Record(data, next) => {
                     self.at = next;
@@ -258,6 +296,12 @@ impl Iterator for Forward<'_> {
             }
         }
         None
+    }
+}
+
+impl Drop for Forward<'_> {
+    fn drop(&mut self) {
+        self.touched.finish(self.log, &self.map, self.at);
     }
 }
 
@@ -279,6 +323,7 @@ struct Backward<'a> {
     end: u64,
     lower: Bound<Seq>,
     done: bool,
+    touched: Touched,
 }
 
 impl Iterator for Backward<'_> {
@@ -288,6 +333,7 @@ impl Iterator for Backward<'_> {
         while !self.done && self.frame_end > self.log.format.first() {
             let frame_end = self.frame_end;
             let map = &self.map;
+            self.touched.at(self.log, map, frame_end);
             let found = self
                 .log
                 .deletes
@@ -322,5 +368,11 @@ impl Iterator for Backward<'_> {
             }
         }
         None
+    }
+}
+
+impl Drop for Backward<'_> {
+    fn drop(&mut self) {
+        self.touched.finish(self.log, &self.map, self.frame_end);
     }
 }

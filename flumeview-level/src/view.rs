@@ -93,7 +93,7 @@ impl<T: Send + 'static> View<T> for Level<T> {
     }
 
     fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, LevelError> {
-        let store = store::open(ctx.dir(), ctx.name())?;
+        let store = store::open(ctx.dir(), ctx.name(), ctx.memory_budget())?;
         self.state.set_store(Some(store.clone()));
         match store.get(META)?.map(|meta| layout::decode_meta(&meta)) {
             Some(Ok(stored)) => Ok(Some(stored)),

@@ -126,7 +126,7 @@ mod tests {
 
     use super::{empty_journal, flush_memtables};
     use crate::check::DirLock;
-    use crate::store::database::keyspace_options;
+    use crate::store::budget::Budget;
 
     /// The journal files in the database directory, with their lengths.
     fn journals(path: &Path) -> Vec<(PathBuf, u64)> {
@@ -142,7 +142,9 @@ mod tests {
 
     fn open(path: &Path) -> (fjall::Database, fjall::Keyspace) {
         let db = fjall::Database::builder(path).open().unwrap();
-        let keyspace = db.keyspace("view-test", keyspace_options).unwrap();
+        let keyspace = db
+            .keyspace("view-test", || Budget::default().keyspace_options())
+            .unwrap();
         (db, keyspace)
     }
 

@@ -9,23 +9,10 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
+use super::budget::Budget;
 use super::damage::{Trouble, guarded, trouble_error};
 use crate::check::{self, Known, Repaired, Verdict};
 use crate::error::LevelError;
-
-/// Worker threads for fjall's flushes and compactions, per database (so per directory, shared
-/// by its level views): fjall's default on 2 cores, and faster builds than 1
-/// (docs/performance.md).
-const WORKER_THREADS: usize = 2;
-
-/// The memtable size of each view's keyspace, below fjall's 64 MiB: faster indexing and less
-/// memory with several views, without the slower gets of smaller ones (docs/performance.md).
-const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// The options of every view's keyspace.
-pub(super) fn keyspace_options() -> fjall::KeyspaceCreateOptions {
-    fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
-}
 
 /// One open store (view) of a directory's database.
 pub(super) struct KeyspaceSlot {
@@ -66,6 +53,8 @@ pub(super) struct DirDb {
     pub(super) damaged: Mutex<Option<String>>,
     /// The CRCs verified at open, for the close to reuse.
     pub(super) known: Mutex<Known>,
+    /// The settings it was opened with (kept across restarts).
+    pub(super) budget: Budget,
 }
 
 impl DirDb {
@@ -98,7 +87,7 @@ impl DirDb {
         if let Some(reason) = wipe {
             check::wipe(&self.path, reason)?;
         }
-        let Opened { db, wiped, known } = open_database(&self.path)?;
+        let Opened { db, wiped, known } = open_database(&self.path, self.budget)?;
         *self.known.lock() = known;
         let wiped = wipe.map(str::to_string).or(wiped);
         if let Some(reason) = &wiped {
@@ -120,7 +109,7 @@ impl DirDb {
                 continue;
             }
             let keyspace = guarded(&self.path, || {
-                let keyspace = db.keyspace(&slot.name, keyspace_options)?;
+                let keyspace = db.keyspace(&slot.name, || self.budget.keyspace_options())?;
                 keyspace.clear()?;
                 Ok(keyspace)
             })
@@ -150,7 +139,7 @@ pub(super) struct Opened {
 /// than trusted: the files a clean close left are verified before fjall reads them, and if
 /// fjall's own open (its crash recovery, when there was no clean close) fails on damage or
 /// panics, the store is wiped and created anew.
-pub(super) fn open_database(path: &Path) -> Result<Opened, LevelError> {
+pub(super) fn open_database(path: &Path, budget: Budget) -> Result<Opened, LevelError> {
     let mut wiped = None;
     let mut known = Known::default();
     match check::inspect(path)? {
@@ -163,7 +152,8 @@ pub(super) fn open_database(path: &Path) -> Result<Opened, LevelError> {
     }
     let open = || {
         fjall::Database::builder(path)
-            .worker_threads(WORKER_THREADS)
+            .worker_threads(budget.workers)
+            .cache_size(budget.cache)
             .open()
     };
     match guarded(path, open) {

@@ -9,11 +9,10 @@ use std::time::Instant;
 use flumedb_core::bounds;
 use parking_lot::{Mutex, RwLock};
 
+use super::budget::Budget;
 use super::close::{CLOSE_FLUSH_TIMEOUT, close_database, flush_memtables};
 use super::damage::{Trouble, guarded, trouble_error};
-use super::database::{
-    DbState, DirDb, KeyspaceSlot, Opened, databases, keyspace_options, open_database,
-};
+use super::database::{DbState, DirDb, KeyspaceSlot, Opened, databases, open_database};
 use super::engine::{EncodedRow, EncodedRows, Store};
 use super::names::keyspace_name;
 use crate::check::Repaired;
@@ -30,7 +29,7 @@ pub(crate) struct FjallStore {
 
 impl FjallStore {
     /// Opens the keyspace for `view` in the database at `dir/level`.
-    pub(crate) fn open(dir: &Path, view: &str) -> Result<FjallStore, LevelError> {
+    pub(crate) fn open(dir: &Path, view: &str, budget: Budget) -> Result<FjallStore, LevelError> {
         let name = keyspace_name(view)?;
         let dir = std::fs::canonicalize(dir).map_err(|e| LevelError::store(dir, e))?;
         let path = dir.join("level");
@@ -39,7 +38,7 @@ impl FjallStore {
             let shared = match dbs.get(&path) {
                 Some(shared) => shared.clone(),
                 None => {
-                    let Opened { db, wiped, known } = open_database(&path)?;
+                    let Opened { db, wiped, known } = open_database(&path, budget)?;
                     let shared = Arc::new(DirDb {
                         path: path.clone(),
                         state: RwLock::new(DbState {
@@ -54,6 +53,7 @@ impl FjallStore {
                         }),
                         damaged: Mutex::new(None),
                         known: Mutex::new(known),
+                        budget,
                     });
                     dbs.insert(path.clone(), shared.clone());
                     shared
@@ -110,7 +110,7 @@ impl FjallStore {
         };
         let name = self.slot_ref(&state)?.name.clone();
         let probe = guarded(path, || {
-            let keyspace = db.keyspace(&name, keyspace_options)?;
+            let keyspace = db.keyspace(&name, || self.dir.budget.keyspace_options())?;
             let meta = keyspace.get(layout::META)?.is_some();
             if let Some(first) = keyspace.first_key_value() {
                 first.key()?;
@@ -151,7 +151,7 @@ impl FjallStore {
             Some(db) => {
                 let name = self.slot_ref(state)?.name.clone();
                 guarded(path, || {
-                    let keyspace = db.keyspace(&name, keyspace_options)?;
+                    let keyspace = db.keyspace(&name, || self.dir.budget.keyspace_options())?;
                     keyspace.clear()?;
                     db.persist(fjall::PersistMode::SyncAll)?;
                     Ok(keyspace)

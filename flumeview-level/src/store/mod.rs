@@ -8,6 +8,7 @@
 //! damage is repaired by clearing the view's keyspace or wiping the store, after which the
 //! views rebuild from the log.
 
+mod budget;
 mod close;
 mod damage;
 mod database;
@@ -19,16 +20,21 @@ mod names;
 use std::path::Path;
 use std::sync::Arc;
 
+use budget::Budget;
 pub(crate) use engine::{EncodedRows, Store};
 use keyspace::FjallStore;
 use memory::MemStore;
 
 use crate::error::LevelError;
 
-/// A store of either kind.
-pub(crate) fn open(dir: Option<&Path>, view: &str) -> Result<Arc<dyn Store>, LevelError> {
+/// A store of either kind; a new fjall database is sized by `memory_budget` (see [`Budget`]).
+pub(crate) fn open(
+    dir: Option<&Path>,
+    view: &str,
+    memory_budget: u64,
+) -> Result<Arc<dyn Store>, LevelError> {
     Ok(match dir {
-        Some(dir) => Arc::new(FjallStore::open(dir, view)?),
+        Some(dir) => Arc::new(FjallStore::open(dir, view, Budget::new(memory_budget))?),
         None => Arc::new(MemStore::default()),
     })
 }
