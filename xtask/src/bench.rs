@@ -475,6 +475,14 @@ fn report(
          flumedb decodes every record whatever is read, so it has no pass (a).\n"
     );
     out.push_str(&table(figures_a(rust), rust, None, sqlite));
+    if let Some(floor) = rust["floor_ms"].as_f64() {
+        let _ = writeln!(
+            out,
+            "\nFloor of the pass (a) scan: {} ms to check every frame of the log in place \
+             (`OffsetLog::scan`) and read `value.sequence` from each, building no record.",
+            show(Some(floor))
+        );
+    }
     if let Some(exact) = exact {
         let loss = |q: &str| {
             let field = |f: &str| exact.get(q).and_then(|q| q.get(f)).and_then(Value::as_i64);

@@ -102,6 +102,27 @@ impl<'a> Field<'a> {
         Field { raw }
     }
 
+    /// The JSON value whose bytes are `json` (whitespace around it is ignored), read in place
+    /// like a [`Doc`](crate::Doc)'s without copying the bytes: for bytes a log lends, such as
+    /// the payloads `flumelog_offset::OffsetLog::scan` hands out. As with a `Doc`, malformed
+    /// bytes show as errors from the reads that meet them.
+    ///
+    /// ```
+    /// use flumedb_core::Field;
+    /// let record = br#" {"value": {"sequence": 7}} "#;
+    /// let sequence = Field::from_json(record).get(&["value", "sequence"])?;
+    /// assert_eq!(sequence.and_then(|f| f.as_u64()), Some(7));
+    /// # Ok::<(), flumedb_core::CodecError>(())
+    /// ```
+    pub fn from_json(json: &'a [u8]) -> Field<'a> {
+        let start = super::scan::skip_ws(json, 0);
+        let end = json
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .map_or(start, |last| last + 1);
+        Field::new(json.get(start..end.max(start)).unwrap_or_default())
+    }
+
     /// The value's exact bytes, as stored.
     pub fn raw(&self) -> &'a [u8] {
         self.raw

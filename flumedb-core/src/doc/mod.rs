@@ -73,13 +73,7 @@ impl Doc {
 
     /// The whole record as a [`Field`].
     pub fn root(&self) -> Field<'_> {
-        let start = scan::skip_ws(&self.bytes, 0);
-        let end = self
-            .bytes
-            .iter()
-            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-            .map_or(start, |last| last + 1);
-        Field::new(self.bytes.get(start..end.max(start)).unwrap_or_default())
+        Field::from_json(&self.bytes)
     }
 
     /// The value at `path` (object keys from the top): `Ok(None)` when a step is missing or
