@@ -150,13 +150,19 @@ impl Key {
             }
             Key::String(s) => {
                 out.push(STRING);
-                for &b in s.as_bytes() {
-                    match b {
-                        END => out.extend_from_slice(&[ESCAPE, 0x01]),
-                        ESCAPE => out.extend_from_slice(&[ESCAPE, 0x02]),
-                        b => out.push(b),
-                    }
+                // Runs without END or ESCAPE bytes are copied whole (most strings are one).
+                let mut rest = s.as_bytes();
+                while let Some(run) = rest.iter().position(|&b| b == END || b == ESCAPE) {
+                    out.extend_from_slice(rest.get(..run).unwrap_or_default());
+                    let code = if rest.get(run) == Some(&END) {
+                        0x01
+                    } else {
+                        0x02
+                    };
+                    out.extend_from_slice(&[ESCAPE, code]);
+                    rest = rest.get(run + 1..).unwrap_or_default();
                 }
+                out.extend_from_slice(rest);
                 out.push(END);
             }
             Key::Array(items) => {
@@ -280,23 +286,25 @@ fn read(bytes: &[u8], at: &mut usize, depth: usize) -> Result<Key, KeyError> {
         STRING => {
             let mut s = Vec::new();
             loop {
-                let b = *bytes
-                    .get(*at)
+                // Copy the run up to the next END or ESCAPE at once (most strings have no
+                // escape: one copy, one allocation).
+                let rest = bytes.get(*at..).unwrap_or_default();
+                let run = rest
+                    .iter()
+                    .position(|&b| b == END || b == ESCAPE)
                     .ok_or_else(|| malformed("unterminated string"))?;
-                *at += 1;
-                match b {
-                    END => break,
-                    ESCAPE => {
-                        let e = *bytes.get(*at).ok_or_else(|| malformed("cut escape"))?;
-                        *at += 1;
-                        s.push(match e {
-                            0x01 => 0x00,
-                            0x02 => 0x01,
-                            _ => return Err(malformed("unknown escape")),
-                        });
-                    }
-                    b => s.push(b),
+                s.extend_from_slice(rest.get(..run).unwrap_or_default());
+                *at += run + 1;
+                if rest.get(run) == Some(&END) {
+                    break;
                 }
+                let e = *bytes.get(*at).ok_or_else(|| malformed("cut escape"))?;
+                *at += 1;
+                s.push(match e {
+                    0x01 => 0x00,
+                    0x02 => 0x01,
+                    _ => return Err(malformed("unknown escape")),
+                });
             }
             Key::String(String::from_utf8(s).map_err(|_| malformed("string is not UTF-8"))?)
         }
