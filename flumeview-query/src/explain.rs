@@ -29,6 +29,10 @@ pub struct Explain {
     /// How a `$sort` is done: `None` without one, `Some(true)` by the index order,
     /// `Some(false)` in memory.
     pub sort_by_index: Option<bool>,
+    /// Whether the index decides the leading `$filter` stages alone (a covering index):
+    /// [`records`](crate::QueryHandle::records) then returns the rows it reads without
+    /// reading their records' fields.
+    pub covered: bool,
 }
 
 impl fmt::Display for Explain {
@@ -54,6 +58,9 @@ impl fmt::Display for Explain {
         }
         if self.reverse {
             write!(f, "; reverse")?;
+        }
+        if self.covered {
+            write!(f, "; filters decided by the index")?;
         }
         match self.sort_by_index {
             Some(true) => write!(f, "; sorted by the index")?,
@@ -95,9 +102,11 @@ impl Explain {
                 scores: Vec::new(),
                 reverse,
                 sort_by_index: None,
+                covered: false,
             };
         }
         let plan = plan(indexes, pipeline, reverse);
+        let covered = plan.covered;
         Explain {
             index: plan
                 .index
@@ -117,6 +126,7 @@ impl Explain {
                         .any(|s| matches!(s, Stage::Sort(_)))
                         .then_some(false)
                 }),
+            covered,
         }
     }
 }

@@ -6,7 +6,10 @@ use std::ops::Bound;
 
 use flumeview_level::Key;
 
+use serde_json::Value;
+
 use crate::constraint::{Constraint, Interval, constraints_by_path};
+use crate::filter::Filter;
 use crate::index::Index;
 use crate::pipeline::{Pipeline, SortKey};
 
@@ -24,6 +27,9 @@ pub(crate) struct Plan {
     pub(crate) served_sort: Option<usize>,
     /// Every index's score.
     pub(crate) scores: Vec<(String, u64)>,
+    /// Every row in the ranges passes the leading `$filter` stages: the index key decides
+    /// them (a covering index), so rows need no filtering.
+    pub(crate) covered: bool,
 }
 
 /// Plans `pipeline` over `indexes`; `reverse` is the read option.
@@ -87,6 +93,7 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
             reverse,
             served_sort: None,
             scores,
+            covered: false,
         };
     };
     // An index serves a sort in its own direction: descending keys read it highest first.
@@ -97,16 +104,47 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
         ),
         _ => (None, reverse),
     };
-    let mut ranges = key_ranges(candidate.index, &candidate.used);
+    let (mut ranges, fixed) = key_ranges(candidate.index, &candidate.used);
     if reverse {
         ranges.reverse();
     }
+    let decided = candidate.index.paths().get(..fixed).unwrap_or_default();
     Plan {
         index: Some((chosen, ranges)),
         reverse,
         served_sort,
         scores,
+        covered: covered(pipeline, decided),
     }
+}
+
+/// Whether the key ranges of the `decided` paths (each fixed to the point values of its
+/// filters) hold exactly the records that pass the leading `$filter` stages. True only when
+/// every filter is an object of fields whose leaves are literal strings, booleans or `null`
+/// on decided paths: a row's key for such a field equals the literal only if the field does
+/// (numbers are left out: keys hold them as `f64`, which merges integers above 2^53).
+fn covered(pipeline: &Pipeline, decided: &[Vec<String>]) -> bool {
+    fn decided_by(filter: &Filter, path: &mut Vec<String>, decided: &[Vec<String>]) -> bool {
+        match filter {
+            // An empty object still asks for an object, which no key decides.
+            Filter::Fields(fields) => {
+                !fields.is_empty()
+                    && fields.iter().all(|(name, inner)| {
+                        path.push(name.clone());
+                        let ok = decided_by(inner, path, decided);
+                        path.pop();
+                        ok
+                    })
+            }
+            Filter::All(parts) => parts.iter().all(|part| decided_by(part, path, decided)),
+            Filter::Literal(Value::String(_) | Value::Bool(_) | Value::Null) => {
+                !path.is_empty() && decided.iter().any(|p| p == path)
+            }
+            _ => false,
+        }
+    }
+    let mut filters = pipeline.leading_filters().peekable();
+    filters.peek().is_some() && filters.all(|f| decided_by(f, &mut Vec::new(), decided))
 }
 
 /// Whether reading `index` over the ranges of `used` yields records in `$sort` order: the
@@ -147,18 +185,21 @@ fn serves_sort(
     rest.len() == tail.len() && rest.iter().zip(tail).all(|(a, b)| a == b)
 }
 
-/// The key ranges of an index for its leading constraints, in key order.
-fn key_ranges(index: &Index, used: &[&Constraint]) -> Vec<Interval> {
+/// The key ranges of an index for its leading constraints, in key order, and how many of
+/// the index's leading fields they fix to point values.
+fn key_ranges(index: &Index, used: &[&Constraint]) -> (Vec<Interval>, usize) {
     // Key arrays are [name, field 1, ..., field n, seq].
     let width = index.paths().len() + 2;
     let mut prefixes: Vec<Vec<Key>> = vec![vec![Key::String(index.name().to_string())]];
     let mut last: Option<&Vec<Interval>> = None;
+    let mut fixed = 0;
     for c in used {
         match c {
             Constraint::Points(points) => {
                 if prefixes.len() * points.len().max(1) > MAX_RANGES {
                     break;
                 }
+                fixed += 1;
                 prefixes = prefixes
                     .iter()
                     .flat_map(|p| {
@@ -213,5 +254,5 @@ fn key_ranges(index: &Index, used: &[&Constraint]) -> Vec<Interval> {
             }
         }
     }
-    out
+    (out, fixed)
 }

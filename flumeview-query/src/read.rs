@@ -130,8 +130,10 @@ impl<T: QueryRecord> QueryHandle<T> {
     /// pipeline of `$filter` stages only. On a `Query<Doc>` the records are not decoded: the
     /// filter reads the fields it names in place, and a caller who reads one field of each
     /// result pays for that field (a `$map` or a full decode is one call on the record).
-    /// The order is the chosen index's (or the log's), reversed with `reverse`; `limit`
-    /// bounds the records fetched.
+    /// When the chosen index decides the filters alone (string, boolean or `null` values on
+    /// its leading fields, [`Explain::covered`](crate::Explain::covered)), the records are not
+    /// even read to filter them. The order is the chosen index's (or the log's), reversed
+    /// with `reverse`; `limit` bounds the records fetched.
     ///
     /// A pipeline with `$map`, `$reduce` or `$sort` stages is refused
     /// ([`QueryError::Malformed`]): use [`read`](Self::read).
@@ -174,6 +176,10 @@ impl<T: QueryRecord> QueryHandle<T> {
         }
         let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes.list, pipeline, options.reverse);
+        if plan.covered {
+            // Every row the index ranges hold passes: no record is read to filter it.
+            filters.clear();
+        }
         Ok(RecordResults {
             records: self.record_source(plan, cut)?,
             filters,

@@ -479,3 +479,54 @@ fn only_leading_filters_narrow_the_read() {
     let e = explain(&q, json!({"a": {"$gt": 1}}));
     assert_eq!(chosen(&e), Some("a"));
 }
+
+#[test]
+fn an_index_covers_filters_of_string_boolean_and_null_values_on_its_fixed_fields() {
+    let (_db, q) = handle(vec![
+        Index::new("typ", ["value.content.type", "timestamp"]),
+        Index::new("ats", ["value.author", "value.private", "timestamp"]),
+    ]);
+    let covered = |query: Value| {
+        let e = explain(&q, query.clone());
+        assert!(e.index.is_some(), "{query}: an index is chosen");
+        e.covered
+    };
+    // Decided by the key alone.
+    assert!(covered(json!({"value": {"content": {"type": "vote"}}})));
+    assert!(covered(json!({"value": {"author": "@a", "private": true}})));
+    assert!(covered(json!({"value": {"author": "@a", "private": null}})));
+    assert!(covered(
+        json!([{"$filter": {"value": {"author": "@a"}}}, {"$filter": {"value": {"private": false}}}])
+    ));
+    // A field the index does not fix, or does not hold, is read from the record.
+    assert!(!covered(
+        json!({"value": {"content": {"type": "vote"}}, "timestamp": {"$gt": 5}})
+    ));
+    assert!(!covered(
+        json!({"value": {"content": {"type": "vote"}, "author": "@a"}, "x": "y"})
+    ));
+    assert!(!covered(
+        json!({"value": {"private": true, "author": "@a", "sequence": "1"}})
+    ));
+    // Numbers (keys hold them as f64), operators, `$in`, and empty objects are not decided.
+    assert!(!covered(json!({"value": {"content": {"type": 1}}})));
+    assert!(!covered(
+        json!({"value": {"content": {"type": {"$eq": "vote"}}}})
+    ));
+    assert!(!covered(
+        json!({"value": {"content": {"type": {"$in": ["vote", "post"]}}}})
+    ));
+    assert!(!covered(
+        json!({"value": {"content": {"type": "vote"}, "author": {}}})
+    ));
+    // Without filters nothing is covered, and a scan never is.
+    let e = explain(&q, json!([{"$sort": ["value", "author"]}]));
+    assert!(!e.covered);
+    let e = explain(&q, json!({"other": "x"}));
+    assert_eq!((chosen(&e), e.covered), (None, false));
+    assert!(
+        explain(&q, json!({"value": {"content": {"type": "vote"}}}))
+            .to_string()
+            .contains("; filters decided by the index")
+    );
+}
