@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use flumedb_core::{Error, LogReader, Progress, Seq, ViewSync, Wait};
+use flumedb_core::{Error, LogReader, Progress, Record, Seq, ViewSync, Wait};
 
 use crate::check::Repaired;
 use crate::key::Key;
@@ -56,10 +56,14 @@ impl<T: Send + 'static> LevelHandle<T> {
             .map_err(|e| store_error(self.sync.name(), e))
     }
 
-    /// The record indexed under `key` (its seq and value), once the view has caught up.
-    pub fn get(&self, key: &Key) -> Result<Option<(Seq, T)>, Error> {
+    /// The record indexed under `key`, once the view has caught up: a [`Record`] (seq and
+    /// value), the shape of the database's streams and of flumeview-query's `records`.
+    pub fn get(&self, key: &Key) -> Result<Option<Record<T>>, Error> {
         match self.get_seq(key)? {
-            Some(seq) => Ok(Some((seq, self.log.get(seq)?))),
+            Some(seq) => Ok(Some(Record {
+                seq,
+                value: self.log.get(seq)?,
+            })),
             None => Ok(None),
         }
     }

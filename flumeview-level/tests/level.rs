@@ -73,11 +73,11 @@ fn get_returns_each_record_and_survives_reopen() {
         for (a, n) in [("@a", 1), ("@b", 2), ("@a", 3)] {
             let seq = db.append(&msg(a, n)).unwrap();
             seqs.push(seq);
-            let (got_seq, value) = h
+            let got = h
                 .get(&Key::array([Key::from(a), Key::from(n)]))
                 .unwrap()
                 .unwrap();
-            assert_eq!((got_seq, value), (seq, msg(a, n)));
+            assert_eq!((got.seq, got.value), (seq, msg(a, n)));
         }
         assert_eq!(h.get(&Key::array(["@z"])).unwrap(), None);
         db.close().unwrap();
@@ -520,14 +520,14 @@ fn a_clean_close_empties_the_journal_and_later_writes_still_win() {
         let view = db.add_view("last", by_n()).unwrap();
         if round > 0 {
             // The previous round's rows were read back from tables alone.
-            let (_, m) = view.get(&Key::from("@a")).unwrap().unwrap();
+            let m = view.get(&Key::from("@a")).unwrap().unwrap().value;
             assert_eq!(m["n"], json!(round * 100 - 1));
         }
         let batch: Vec<Value> = (round * 100..round * 100 + 100)
             .map(|n| msg("@a", n))
             .collect();
         db.append_batch(&batch).unwrap();
-        let (_, m) = view.get(&Key::from("@a")).unwrap().unwrap();
+        let m = view.get(&Key::from("@a")).unwrap().unwrap().value;
         assert_eq!(
             m["n"],
             json!(round * 100 + 99),
@@ -554,7 +554,7 @@ fn a_clean_close_empties_the_journal_and_later_writes_still_win() {
     drop(rows);
     let db = open(dir.path());
     let view = db.add_view("last", by_n()).unwrap();
-    let (_, m) = view.get(&Key::from("@a")).unwrap().unwrap();
+    let m = view.get(&Key::from("@a")).unwrap().unwrap().value;
     assert_eq!(m["n"], json!(1000));
 }
 

@@ -229,12 +229,12 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
         let sum: u64 = level_keys
             .iter()
             .map(|(key, _)| {
-                let (_, m) = views
+                let hit = views
                     .level
                     .get(key)
                     .expect("level get")
                     .expect("level key found");
-                pass(&m)
+                pass(&hit.value)
             })
             .sum();
         (start.elapsed(), sum)
@@ -246,7 +246,7 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
         "level gets: the passes differ"
     );
     for (key, json) in level_keys.iter().take(100) {
-        let (_, m) = views.level.get(key).expect("get").expect("found");
+        let m = views.level.get(key).expect("get").expect("found").value;
         let m = m.to_value().expect("decode");
         assert_eq!(m["value"]["author"], json[0]);
         assert_eq!(m["value"]["sequence"], json[1]);
