@@ -106,7 +106,9 @@ impl Explain {
             };
         }
         let plan = plan(indexes, pipeline, reverse);
-        let covered = plan.covered;
+        let covered = plan.index.is_some()
+            && plan.residual.is_empty()
+            && pipeline.leading_filters().next().is_some();
         Explain {
             index: plan
                 .index

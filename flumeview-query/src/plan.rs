@@ -27,9 +27,9 @@ pub(crate) struct Plan {
     pub(crate) served_sort: Option<usize>,
     /// Every index's score.
     pub(crate) scores: Vec<(String, u64)>,
-    /// Every row in the ranges passes the leading `$filter` stages: the index key decides
-    /// them (a covering index), so rows need no filtering.
-    pub(crate) covered: bool,
+    /// What of the leading `$filter` stages the index key does not decide: all of them
+    /// without an index; empty when the index covers them (rows need no filtering).
+    pub(crate) residual: Vec<Filter>,
 }
 
 /// Plans `pipeline` over `indexes`; `reverse` is the read option.
@@ -93,7 +93,7 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
             reverse,
             served_sort: None,
             scores,
-            covered: false,
+            residual: pipeline.leading_filters().cloned().collect(),
         };
     };
     // An index serves a sort in its own direction: descending keys read it highest first.
@@ -114,37 +114,56 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
         reverse,
         served_sort,
         scores,
-        covered: covered(pipeline, decided),
+        residual: residual(pipeline, decided),
     }
 }
 
-/// Whether the key ranges of the `decided` paths (each fixed to the point values of its
-/// filters) hold exactly the records that pass the leading `$filter` stages. True only when
-/// every filter is an object of fields whose leaves are literal strings, booleans or `null`
-/// on decided paths: a row's key for such a field equals the literal only if the field does
-/// (numbers are left out: keys hold them as `f64`, which merges integers above 2^53).
-fn covered(pipeline: &Pipeline, decided: &[Vec<String>]) -> bool {
-    fn decided_by(filter: &Filter, path: &mut Vec<String>, decided: &[Vec<String>]) -> bool {
+/// The leading `$filter` stages less what the key ranges of the `decided` paths (each fixed
+/// to the point values of its filters) already guarantee: a literal string, boolean or `null`
+/// on a decided path holds for every row, since a row's key for such a field equals the
+/// literal only if the field does (numbers are left in: keys hold them as `f64`, which
+/// merges integers above 2^53). What is left must still be checked on each record.
+fn residual(pipeline: &Pipeline, decided: &[Vec<String>]) -> Vec<Filter> {
+    /// `filter` at `path` less its decided leaves; `None` when nothing is left to check.
+    fn prune(filter: &Filter, path: &mut Vec<String>, decided: &[Vec<String>]) -> Option<Filter> {
         match filter {
             // An empty object still asks for an object, which no key decides.
-            Filter::Fields(fields) => {
-                !fields.is_empty()
-                    && fields.iter().all(|(name, inner)| {
+            Filter::Fields(fields) if !fields.is_empty() => {
+                let left: Vec<(String, Filter)> = fields
+                    .iter()
+                    .filter_map(|(name, inner)| {
                         path.push(name.clone());
-                        let ok = decided_by(inner, path, decided);
+                        let left = prune(inner, path, decided);
                         path.pop();
-                        ok
+                        left.map(|f| (name.clone(), f))
                     })
+                    .collect();
+                // With a field left, its check still asks for the objects on the way.
+                (!left.is_empty()).then_some(Filter::Fields(left))
             }
-            Filter::All(parts) => parts.iter().all(|part| decided_by(part, path, decided)),
-            Filter::Literal(Value::String(_) | Value::Bool(_) | Value::Null) => {
-                !path.is_empty() && decided.iter().any(|p| p == path)
+            Filter::All(parts) => {
+                let mut left: Vec<Filter> = parts
+                    .iter()
+                    .filter_map(|part| prune(part, path, decided))
+                    .collect();
+                match left.len() {
+                    0 => None,
+                    1 => left.pop(),
+                    _ => Some(Filter::All(left)),
+                }
             }
-            _ => false,
+            Filter::Literal(Value::String(_) | Value::Bool(_) | Value::Null)
+                if !path.is_empty() && decided.iter().any(|p| p == path) =>
+            {
+                None
+            }
+            other => Some(other.clone()),
         }
     }
-    let mut filters = pipeline.leading_filters().peekable();
-    filters.peek().is_some() && filters.all(|f| decided_by(f, &mut Vec::new(), decided))
+    pipeline
+        .leading_filters()
+        .filter_map(|f| prune(f, &mut Vec::new(), decided))
+        .collect()
 }
 
 /// Whether reading `index` over the ranges of `used` yields records in `$sort` order: the

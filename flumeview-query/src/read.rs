@@ -130,9 +130,10 @@ impl<T: QueryRecord> QueryHandle<T> {
     /// pipeline of `$filter` stages only. On a `Query<Doc>` the records are not decoded: the
     /// filter reads the fields it names in place, and a caller who reads one field of each
     /// result pays for that field (a `$map` or a full decode is one call on the record).
-    /// When the chosen index decides the filters alone (string, boolean or `null` values on
-    /// its leading fields, [`Explain::covered`](crate::Explain::covered)), the records are not
-    /// even read to filter them. The order is the chosen index's (or the log's), reversed
+    /// Filters the chosen index decides (string, boolean or `null` values on the fields it
+    /// fixes) are not checked again on the records; when it decides them all
+    /// ([`Explain::covered`](crate::Explain::covered)), the records are not even read to
+    /// filter them. The order is the chosen index's (or the log's), reversed
     /// with `reverse`; `limit` bounds the records fetched.
     ///
     /// A pipeline with `$map`, `$reduce` or `$sort` stages is refused
@@ -161,10 +162,9 @@ impl<T: QueryRecord> QueryHandle<T> {
         options: QueryOptions,
     ) -> Result<RecordResults<T>, Error> {
         check_pipeline(pipeline).map_err(|e| self.error(e))?;
-        let mut filters = Vec::new();
         for (i, stage) in pipeline.stages().iter().enumerate() {
             match stage {
-                Stage::Filter(filter) => filters.push(filter.clone()),
+                Stage::Filter(_) => {}
                 _ => {
                     return Err(self.error(QueryError::malformed(
                         &format!("[{i}]"),
@@ -176,10 +176,9 @@ impl<T: QueryRecord> QueryHandle<T> {
         }
         let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes.list, pipeline, options.reverse);
-        if plan.covered {
-            // Every row the index ranges hold passes: no record is read to filter it.
-            filters.clear();
-        }
+        // Only what the index ranges do not guarantee is checked on each record (nothing,
+        // when the index covers the filters: no record is read to filter it).
+        let filters = plan.residual.clone();
         Ok(RecordResults {
             records: self.record_source(plan, cut)?,
             filters,
