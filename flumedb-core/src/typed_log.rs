@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::codec::Codec;
-use crate::error::{BoxError, Error, Result};
+use crate::error::{BoxError, CodecError, Error, Result};
 use crate::log::{Log, LogStream};
 use crate::panic::panic_message;
 use crate::reader::{LogReader, RecordSource};
@@ -87,11 +87,16 @@ impl<L: Log, T, C: Codec<T>> TypedLog<L, T, C> {
     /// The value at `seq`, decoded and mapped.
     pub(crate) fn get(&self, seq: Seq) -> Result<T> {
         let bytes = self.log.get(seq)?;
-        self.decode_guarded(seq, &bytes)
+        self.decode_owned_guarded(seq, bytes)
     }
 
-    fn decode(&self, seq: Seq, bytes: &[u8]) -> Result<T> {
-        let value = self.codec.decode(bytes)?;
+    /// Maps a value `decode` gives (a codec's result), for the record at `seq`.
+    fn decode_with(
+        &self,
+        seq: Seq,
+        decode: impl FnOnce() -> std::result::Result<T, CodecError>,
+    ) -> Result<T> {
+        let value = decode()?;
         match &self.mapper {
             None => Ok(value),
             Some(mapper) => mapper(value).map_err(|source| Error::Mapper { seq, source }),
@@ -117,9 +122,21 @@ impl<L: Log, T, C: Codec<T>> TypedLog<L, T, C> {
         }
     }
 
-    /// Like `decode`, with a panic in the codec or mapper turned into an error.
+    /// The record at `seq` from its `bytes`, decoded and mapped, with a panic in the codec
+    /// or mapper turned into an error.
     pub(crate) fn decode_guarded(&self, seq: Seq, bytes: &[u8]) -> Result<T> {
-        catch_unwind(AssertUnwindSafe(|| self.decode(seq, bytes))).unwrap_or_else(|panic| {
+        self.guarded(seq, || self.decode_with(seq, || self.codec.decode(bytes)))
+    }
+
+    /// Like [`decode_guarded`](Self::decode_guarded), the bytes handed to the codec.
+    pub(crate) fn decode_owned_guarded(&self, seq: Seq, bytes: Vec<u8>) -> Result<T> {
+        self.guarded(seq, || {
+            self.decode_with(seq, move || self.codec.decode_owned(bytes))
+        })
+    }
+
+    fn guarded(&self, seq: Seq, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
             Err(Error::Mapper {
                 seq,
                 source: format!("panicked: {}", panic_message(&panic)).into(),
@@ -195,7 +212,7 @@ impl<L: Log, T, C: Codec<T>> Iterator for RecordStream<'_, L, T, C> {
         };
         Some(
             self.typed
-                .decode_guarded(entry.seq, &entry.data)
+                .decode_owned_guarded(entry.seq, entry.data)
                 .map(|value| Record {
                     seq: entry.seq,
                     value,
