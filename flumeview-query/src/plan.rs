@@ -9,7 +9,7 @@ use flumeview_level::Key;
 use serde_json::Value;
 
 use crate::constraint::{Constraint, Interval, constraints_by_path};
-use crate::filter::Filter;
+use crate::filter::{Filter, Op};
 use crate::index::Index;
 use crate::pipeline::{Pipeline, SortKey};
 
@@ -104,28 +104,42 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
         ),
         _ => (None, reverse),
     };
-    let (mut ranges, fixed) = key_ranges(candidate.index, &candidate.used);
+    let (mut ranges, fixed, ranged) = key_ranges(candidate.index, &candidate.used);
     if reverse {
         ranges.reverse();
     }
-    let decided = candidate.index.paths().get(..fixed).unwrap_or_default();
+    let paths = candidate.index.paths();
+    let decided = Decided {
+        points: paths.get(..fixed).unwrap_or_default(),
+        range: paths.get(fixed).filter(|_| ranged),
+    };
     Plan {
         index: Some((chosen, ranges)),
         reverse,
         served_sort,
         scores,
-        residual: residual(pipeline, decided),
+        residual: residual(pipeline, &decided),
     }
 }
 
-/// The leading `$filter` stages less what the key ranges of the `decided` paths (each fixed
-/// to the point values of its filters) already guarantee: a literal string, boolean or `null`
-/// on a decided path holds for every row, since a row's key for such a field equals the
-/// literal only if the field does (numbers are left in: keys hold them as `f64`, which
-/// merges integers above 2^53). What is left must still be checked on each record.
-fn residual(pipeline: &Pipeline, decided: &[Vec<String>]) -> Vec<Filter> {
+/// The index fields whose filters the key ranges decide.
+struct Decided<'a> {
+    /// Fields fixed to the point values of their filters.
+    points: &'a [Vec<String>],
+    /// The field after them, read over the intervals of its filters.
+    range: Option<&'a Vec<String>>,
+}
+
+/// The leading `$filter` stages less what the key ranges already guarantee, on the fields
+/// they decide: a literal (string, boolean, `null` or number) on a field fixed to points
+/// holds for every row, as does a comparison with a number (`$gt`, `$gte`, `$lt`, `$lte`) on
+/// the ranged field. Filters compare in the index order, numbers as `f64` as keys hold them,
+/// so a row's key is in a leaf's interval exactly when the field passes the leaf; fields
+/// indexed as objects (long ones) sort above every number, as their values do. What is left
+/// must still be checked on each record.
+fn residual(pipeline: &Pipeline, decided: &Decided<'_>) -> Vec<Filter> {
     /// `filter` at `path` less its decided leaves; `None` when nothing is left to check.
-    fn prune(filter: &Filter, path: &mut Vec<String>, decided: &[Vec<String>]) -> Option<Filter> {
+    fn prune(filter: &Filter, path: &mut Vec<String>, decided: &Decided<'_>) -> Option<Filter> {
         match filter {
             // An empty object still asks for an object, which no key decides.
             Filter::Fields(fields) if !fields.is_empty() => {
@@ -152,8 +166,24 @@ fn residual(pipeline: &Pipeline, decided: &[Vec<String>]) -> Vec<Filter> {
                     _ => Some(Filter::All(left)),
                 }
             }
-            Filter::Literal(Value::String(_) | Value::Bool(_) | Value::Null)
-                if !path.is_empty() && decided.iter().any(|p| p == path) =>
+            Filter::Literal(Value::String(_) | Value::Bool(_) | Value::Null | Value::Number(_))
+                if !path.is_empty() && decided.points.iter().any(|p| p == path) =>
+            {
+                None
+            }
+            Filter::Ops(ops)
+                if !ops.is_empty()
+                    && !path.is_empty()
+                    && decided.range == Some(&*path)
+                    && ops.iter().all(|op| {
+                        matches!(
+                            op,
+                            Op::Gt(Value::Number(_))
+                                | Op::Gte(Value::Number(_))
+                                | Op::Lt(Value::Number(_))
+                                | Op::Lte(Value::Number(_))
+                        )
+                    }) =>
             {
                 None
             }
@@ -204,9 +234,10 @@ fn serves_sort(
     rest.len() == tail.len() && rest.iter().zip(tail).all(|(a, b)| a == b)
 }
 
-/// The key ranges of an index for its leading constraints, in key order, and how many of
-/// the index's leading fields they fix to point values.
-fn key_ranges(index: &Index, used: &[&Constraint]) -> (Vec<Interval>, usize) {
+/// The key ranges of an index for its leading constraints, in key order; how many of the
+/// index's leading fields they fix to point values; and whether they read the field after
+/// those over intervals.
+fn key_ranges(index: &Index, used: &[&Constraint]) -> (Vec<Interval>, usize, bool) {
     // Key arrays are [name, field 1, ..., field n, seq].
     let width = index.paths().len() + 2;
     let mut prefixes: Vec<Vec<Key>> = vec![vec![Key::String(index.name().to_string())]];
@@ -273,5 +304,5 @@ fn key_ranges(index: &Index, used: &[&Constraint]) -> (Vec<Interval>, usize) {
             }
         }
     }
-    (out, fixed)
+    (out, fixed, last.is_some())
 }

@@ -122,10 +122,18 @@ fn random_filter(rng: &mut Rng) -> Value {
     Value::Object(obj)
 }
 
-/// A filter of string, boolean and null literals on one or two fields (`n.y` among them).
+/// A filter an index may decide: literals, and comparisons with numbers (some with a `$ne`
+/// it does not decide), on one or two fields (`n.y` among them).
 fn literal_filter(rng: &mut Rng) -> Value {
-    let literal = |rng: &mut Rng| {
-        rng.pick(&[
+    let literal = |rng: &mut Rng| match rng.below(6) {
+        0 => json!({"$gt": rng.pick(&[json!(0), json!(1), json!(-1.5)])}),
+        1 => {
+            json!({"$gte": rng.pick(&[json!(0), json!(2)]), "$lt": rng.pick(&[json!(2), json!(10)])})
+        }
+        2 => {
+            json!({"$lte": rng.pick(&[json!(1), json!(2)]), "$ne": rng.pick(&[json!(1), json!(-1.5)])})
+        }
+        _ => rng.pick(&[
             json!(""),
             json!("a"),
             json!("b"),
@@ -133,7 +141,9 @@ fn literal_filter(rng: &mut Rng) -> Value {
             json!(null),
             json!(true),
             json!(false),
-        ])
+            json!(1),
+            json!(10),
+        ]),
     };
     let mut obj = serde_json::Map::new();
     for _ in 0..1 + rng.below(2) {

@@ -184,7 +184,7 @@ fn ssb_query_js() {
     assert_eq!(
         e.to_string(),
         "index typ; gt [\"typ\", \"post\", 1516596815720, Max] .. lte [\"typ\", \"post\", [Max], Max]; \
-         scores {clk: 0, typ: 5, cha: 0, aty: 0}"
+         filters decided by the index; scores {clk: 0, typ: 5, cha: 0, aty: 0}"
     );
     // right hand match not selected 1: no index starts with value.content or timestamp
     let e = explain(
@@ -481,7 +481,7 @@ fn only_leading_filters_narrow_the_read() {
 }
 
 #[test]
-fn an_index_covers_filters_of_string_boolean_and_null_values_on_its_fixed_fields() {
+fn an_index_covers_literals_on_its_fixed_fields_and_number_ranges_on_the_next() {
     let (_db, q) = handle(vec![
         Index::new("typ", ["value.content.type", "timestamp"]),
         Index::new("ats", ["value.author", "value.private", "timestamp"]),
@@ -500,16 +500,32 @@ fn an_index_covers_filters_of_string_boolean_and_null_values_on_its_fixed_fields
     ));
     // A field the index does not fix, or does not hold, is read from the record.
     assert!(!covered(
-        json!({"value": {"content": {"type": "vote"}}, "timestamp": {"$gt": 5}})
-    ));
-    assert!(!covered(
         json!({"value": {"content": {"type": "vote"}, "author": "@a"}, "x": "y"})
     ));
     assert!(!covered(
         json!({"value": {"private": true, "author": "@a", "sequence": "1"}})
     ));
-    // Numbers (keys hold them as f64), operators, `$in`, and empty objects are not decided.
-    assert!(!covered(json!({"value": {"content": {"type": 1}}})));
+    // Numbers compare as f64 in filters as in keys: decided too.
+    assert!(covered(json!({"value": {"content": {"type": 1}}})));
+    // Comparisons with numbers on the field read over a range (after the fixed ones).
+    assert!(covered(
+        json!({"value": {"content": {"type": "vote"}}, "timestamp": {"$gt": 5, "$lte": 9}})
+    ));
+    assert!(covered(
+        json!({"value": {"author": "@a", "private": true}, "timestamp": {"$lt": 5}})
+    ));
+    // ...but not with a string (long strings are indexed as objects), nor with `$ne`.
+    assert!(!covered(
+        json!({"value": {"content": {"type": "vote"}}, "timestamp": {"$gt": "a"}})
+    ));
+    assert!(!covered(
+        json!({"value": {"content": {"type": "vote"}}, "timestamp": {"$gt": 5, "$ne": 7}})
+    ));
+    // A range on a field before the last fixed one decides nothing after it.
+    assert!(!covered(
+        json!({"value": {"author": {"$gt": 5}, "private": true}})
+    ));
+    // Other operators, `$in`, and empty objects are not decided.
     assert!(!covered(
         json!({"value": {"content": {"type": {"$eq": "vote"}}}})
     ));
