@@ -130,8 +130,8 @@ impl<T: QueryRecord> QueryHandle<T> {
     /// pipeline of `$filter` stages only. On a `Query<Doc>` the records are not decoded: the
     /// filter reads the fields it names in place, and a caller who reads one field of each
     /// result pays for that field (a `$map` or a full decode is one call on the record).
-    /// Filters the chosen index decides (string, boolean or `null` values on the fields it
-    /// fixes) are not checked again on the records; when it decides them all
+    /// Filters the chosen index decides (literal values on the fields it fixes, comparisons
+    /// with a number on the field it reads over a range) are not checked again on the records; when it decides them all
     /// ([`Explain::covered`](crate::Explain::covered)), the records are not even read to
     /// filter them. The order is the chosen index's (or the log's), reversed
     /// with `reverse`; `limit` bounds the records fetched.
