@@ -15,7 +15,9 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
+#[cfg(unix)]
+use memmap2::UncheckedAdvice;
+use memmap2::{Mmap, MmapOptions};
 use parking_lot::RwLock;
 
 /// The bytes sequential reads pass before the map lets its pages go: a few MiB resident at
@@ -103,6 +105,7 @@ impl GrowingMap {
 
 /// Drops `map`'s pages from the process's resident set (best effort: a failure only leaves
 /// them resident).
+#[cfg(unix)]
 #[allow(
     unsafe_code,
     reason = "MADV_DONTNEED is an unchecked advice in memmap2; see SAFETY"
@@ -115,3 +118,7 @@ fn release(map: &Mmap) {
     // anonymous maps, whose pages it resets.)
     let _ = unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) };
 }
+
+/// Elsewhere the pages stay mapped until the map is dropped (memmap2 offers no such advice).
+#[cfg(not(unix))]
+fn release(_map: &Mmap) {}
