@@ -27,6 +27,7 @@
 //   votes_ms        min of 5 runs of the query {value: {content: {type: 'vote'}}}
 //   author_ms       min of 20 runs of {value: {author: query_author},
 //                   timestamp: {$gt: query_since}}
+//   count_votes_ms  min of 20 runs of the votes query with {$reduce: {$count: true}}
 //   reduce_get_us   mean of 1,000 sequential db.reduce.get(cb), in microseconds;
 //                   counts = its value
 //   reopen_ms       after db.close: construct a new flumedb on the same file,
@@ -381,6 +382,29 @@ function main () {
       out.author_ms = ms
       out.author_rows = expectAuthor
       out.author_sum = sum
+      doCountVotes()
+    })
+  }
+
+  // 7b. a $count of the votes: min of AUTHOR_RUNS runs, each must give the number of votes
+  const countQ = [{ $filter: { value: { content: { type: 'vote' } } } }, { $reduce: { $count: true } }]
+  function doCountVotes () {
+    let best = Infinity
+    loop(AUTHOR_RUNS, function (r, next) {
+      const t0 = nowNs()
+      runQuery(db, countQ, function (err, rows) {
+        const ms = msBetween(t0, nowNs())
+        if (err) return next(err)
+        if (rows.length !== 1 || rows[0] !== expectVotes) {
+          mismatch('count of votes: got ' + JSON.stringify(rows) + ', the input has ' + expectVotes)
+        }
+        if (ms < best) best = ms
+        setImmediate(next)
+      })
+    }, function (err) {
+      if (err) return fail(err)
+      out.count_votes_ms = round3(best)
+      log('count_votes_ms', out.count_votes_ms)
       doReduceGet()
     })
   }
@@ -486,6 +510,7 @@ function main () {
         votes_rows: out.votes_rows,
         votes_sum: out.votes_sum,
         author_ms: out.author_ms,
+        count_votes_ms: out.count_votes_ms,
         author_rows: out.author_rows,
         author_sum: out.author_sum,
         reduce_get_us: out.reduce_get_us,

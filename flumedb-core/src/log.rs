@@ -62,6 +62,25 @@ pub trait Log: Send + Sync + 'static {
         LogStream::new(self, options)
     }
 
+    /// How many deletes this open log has made: a counter that starts at 0 when the log opens
+    /// and only grows, or `None` for a log that cannot delete records. A log that can delete
+    /// must report every delete here: views that keep counts of records compare it over time
+    /// to notice records that were deleted after they counted them.
+    fn deletes(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether the record at `seq` is deleted (`false` for a live one); an error for a seq
+    /// that is not a record, as [`get`](Log::get) gives. The default reads the record; a log
+    /// that can tell from less (a frame header) should.
+    fn is_deleted(&self, seq: Seq) -> Result<bool> {
+        match self.get(seq) {
+            Ok(_) => Ok(false),
+            Err(Error::Deleted { .. }) => Ok(true),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Makes every appended record durable (fsync for a file log), whatever the durability
     /// mode of single appends. The driver calls it before any view persists its `since`.
     fn flush(&self) -> Result<()>;

@@ -26,6 +26,12 @@ pub(crate) trait RecordSource<T>: Send + Sync {
         reverse: bool,
         max: usize,
     ) -> Result<Vec<Record<T>>>;
+
+    /// The log's [`deletes`](crate::Log::deletes) counter.
+    fn deletes(&self) -> Option<u64>;
+
+    /// Whether the record at `seq` is deleted ([`Log::is_deleted`](crate::Log::is_deleted)).
+    fn is_deleted(&self, seq: Seq) -> Result<bool>;
 }
 
 /// A [`RecordSource`] made of two functions, for [`LogReader::new`].
@@ -52,6 +58,20 @@ where
     ) -> Result<Vec<Record<T>>> {
         (self.page)(lower, upper, reverse, max)
     }
+
+    /// Functions cannot say whether records get deleted later: reported as a log that
+    /// cannot delete (see [`LogReader::new`]).
+    fn deletes(&self) -> Option<u64> {
+        None
+    }
+
+    fn is_deleted(&self, seq: Seq) -> Result<bool> {
+        match (self.get)(seq) {
+            Ok(_) => Ok(false),
+            Err(crate::Error::Deleted { .. }) => Ok(true),
+            Err(err) => Err(err),
+        }
+    }
 }
 
 /// Reads records from the database's log, decoded and mapped like everything views see: for
@@ -74,7 +94,9 @@ impl<T> Clone for LogReader<T> {
 impl<T> LogReader<T> {
     /// A reader from functions (the driver builds the real one): `get(seq)`, and
     /// `page(lower, upper, reverse, max)` returning up to `max` records within the bounds in
-    /// order (reverse: highest seq first), and the log's since watch.
+    /// order (reverse: highest seq first), and the log's since watch. Such a reader reports
+    /// no [`deletes`](Self::deletes): views that keep counts of what they indexed assume
+    /// that nothing they counted is deleted later.
     pub fn new(
         get: impl Fn(Seq) -> Result<T> + Send + Sync + 'static,
         page: impl Fn(Bound<Seq>, Bound<Seq>, bool, usize) -> Result<Vec<Record<T>>>
@@ -94,6 +116,19 @@ impl<T> LogReader<T> {
     /// The value at `seq`.
     pub fn get(&self, seq: Seq) -> Result<T> {
         self.source.get(seq)
+    }
+
+    /// The log's [`deletes`](crate::Log::deletes): how many records it has deleted since it
+    /// opened, or `None` when it cannot delete. A view that keeps counts of what it indexed
+    /// compares it over time to notice deletes.
+    pub fn deletes(&self) -> Option<u64> {
+        self.source.deletes()
+    }
+
+    /// Whether the record at `seq` is deleted, without decoding it
+    /// ([`Log::is_deleted`](crate::Log::is_deleted)).
+    pub fn is_deleted(&self, seq: Seq) -> Result<bool> {
+        self.source.is_deleted(seq)
     }
 
     /// The records within the bounds, in order (reverse: highest seq first), read a page at a

@@ -186,6 +186,14 @@ impl<L: Log, T: Send + Sync, C: Codec<T>> RecordSource<T> for TypedLog<L, T, C> 
         }
         Ok(records)
     }
+
+    fn deletes(&self) -> Option<u64> {
+        self.log.deletes()
+    }
+
+    fn is_deleted(&self, seq: Seq) -> Result<bool> {
+        self.log.is_deleted(seq)
+    }
 }
 
 /// Decoded (and mapped) records from [`Flume::stream`](crate::Flume::stream): a

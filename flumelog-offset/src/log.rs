@@ -213,6 +213,14 @@ impl Log for OffsetLog {
         self.read_range(lower, upper, reverse)
     }
 
+    fn deletes(&self) -> Option<u64> {
+        Some(self.deletes.writes())
+    }
+
+    fn is_deleted(&self, seq: Seq) -> Result<bool> {
+        self.read_is_deleted(seq)
+    }
+
     fn flush(&self) -> Result<()> {
         self.check_open()?;
         let written = self.writer.lock().written;

@@ -24,6 +24,31 @@ impl OffsetLog {
         read.map_err(|e| self.file_error(e))?
     }
 
+    /// Whether the record at `seq` is deleted (`Log::is_deleted`): its frame is checked, its
+    /// payload not copied.
+    pub(crate) fn read_is_deleted(&self, seq: Seq) -> Result<bool> {
+        self.check_open()?;
+        let at = seq.get();
+        let end = self.end.load(Ordering::Acquire);
+        if at >= end {
+            return Err(Error::NotFound { seq });
+        }
+        let checked = self.map.with(end, |map| {
+            self.deletes.read(|| self.format.check(map, at, end))
+        });
+        match checked.map_err(|e| self.file_error(e))? {
+            Check::Valid { .. } => Ok(false),
+            Check::Deleted { .. } => Ok(true),
+            Check::Corrupt { .. } => Err(corrupt(at, "the record fails its checksum")),
+            Check::NotAFrame => Err(Error::InvalidSeq {
+                seq,
+                reason: "no frame starts here (not a record's seq, or its frame is damaged: \
+                         verify() tells which)"
+                    .into(),
+            }),
+        }
+    }
+
     /// The records between the bounds (`Log::range`).
     pub(crate) fn read_range(
         &self,

@@ -47,6 +47,12 @@ impl SeqLock {
 
     /// Runs `write` while readers are kept from returning what they read meanwhile. Writers
     /// must be serialised by the caller (the log's writer lock).
+    /// How many writes have begun (each `del`, whether it succeeded or not): a counter that
+    /// only grows, so a change says a delete may have happened.
+    pub(crate) fn writes(&self) -> u64 {
+        self.version.load(Ordering::Acquire).div_ceil(2)
+    }
+
     pub(crate) fn write<R>(&self, write: impl FnOnce() -> R) -> R {
         self.version.fetch_add(1, Ordering::Relaxed);
         // Pairs with the reader's fence: a reader that sees any byte written below also sees

@@ -382,3 +382,34 @@ fn open_errors_carry_the_path_into_the_core_error() {
         );
     }
 }
+
+/// `is_deleted` answers from the frame alone, and `deletes` counts this open log's deletes,
+/// which views keeping counts compare over time.
+#[test]
+fn is_deleted_reads_the_frame_and_deletes_counts_this_opens_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.offset");
+    let seqs = write(&path, &records(3));
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(log.deletes(), Some(0));
+    assert!(!log.is_deleted(seqs[1]).unwrap());
+    log.del(seqs[1]).unwrap();
+    assert!(log.is_deleted(seqs[1]).unwrap());
+    assert!(!log.is_deleted(seqs[2]).unwrap());
+    assert_eq!(log.deletes(), Some(1));
+    assert!(matches!(
+        log.is_deleted(Seq::new(seqs[1].get() + 1)),
+        Err(Error::InvalidSeq { .. })
+    ));
+    assert!(matches!(
+        log.is_deleted(Seq::new(1 << 40)),
+        Err(Error::NotFound { .. })
+    ));
+    log.close().unwrap();
+    drop(log);
+    // The counter is this open's; the delete itself stays.
+    let log = OffsetLog::open(&path).unwrap();
+    assert_eq!(log.deletes(), Some(0));
+    assert!(log.is_deleted(seqs[1]).unwrap());
+    log.close().unwrap();
+}

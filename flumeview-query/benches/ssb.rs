@@ -350,6 +350,28 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
     let (votes_rows, votes_sum) = votes_answer.unwrap_or_default();
     let (author_rows, author_sum) = author_answer.unwrap_or_default();
 
+    // 7b. A $count of the votes: the first builds the index's counts (one pass over its
+    // rows), the rest read them.
+    let count_votes = Pipeline::parse(&json!([
+        {"$filter": {"value": {"content": {"type": "vote"}}}},
+        {"$reduce": {"$count": true}}
+    ]))
+    .expect("count query");
+    let count = || {
+        views
+            .query
+            .read(&count_votes, QueryOptions::new())
+            .expect("count")
+            .collect::<Result<Vec<Value>, _>>()
+            .expect("count")
+    };
+    let start = Instant::now();
+    let first = count();
+    let count_first = start.elapsed();
+    assert_eq!(first, [json!(votes_rows)], "first count of votes");
+    let (count_votes_time, counted) = min_of(20, count);
+    assert_eq!(counted, Some(vec![json!(votes_rows)]), "count of votes");
+
     // 8. Reduce get.
     let start = Instant::now();
     for _ in 0..1000 {
@@ -411,6 +433,8 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
         "author_a_ms": ms(author_a),
         "author_rows": author_rows,
         "author_sum": author_sum,
+        "count_votes_ms": ms(count_votes_time),
+        "count_votes_first_ms": ms(count_first),
         "reduce_get_us": (reduce_get_us * 1000.0).round() / 1000.0,
         "counts": counts,
         "close_ms": ms(close),

@@ -33,6 +33,10 @@ pub struct Explain {
     /// [`records`](crate::QueryHandle::records) then returns the rows it reads without
     /// reading their records' fields.
     pub covered: bool,
+    /// Whether the pipeline is a `$count` the index answers from the counts it keeps by its
+    /// first field, without reading rows or records: its filters are covered and fix the
+    /// first field alone (to one value or several).
+    pub counted: bool,
 }
 
 impl fmt::Display for Explain {
@@ -61,6 +65,9 @@ impl fmt::Display for Explain {
         }
         if self.covered {
             write!(f, "; filters decided by the index")?;
+        }
+        if self.counted {
+            write!(f, "; counted from the index's counts")?;
         }
         match self.sort_by_index {
             Some(true) => write!(f, "; sorted by the index")?,
@@ -103,12 +110,14 @@ impl Explain {
                 reverse,
                 sort_by_index: None,
                 covered: false,
+                counted: false,
             };
         }
         let plan = plan(indexes, pipeline, reverse);
         let covered = plan.index.is_some()
             && plan.residual.is_empty()
             && pipeline.leading_filters().next().is_some();
+        let counted = plan.first_points.is_some() && pipeline.is_count();
         Explain {
             index: plan
                 .index
@@ -129,6 +138,7 @@ impl Explain {
                         .then_some(false)
                 }),
             covered,
+            counted,
         }
     }
 }

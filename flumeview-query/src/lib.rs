@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod constraint;
+mod count;
 mod depth;
 mod error;
 mod explain;

@@ -173,6 +173,17 @@ impl Pipeline {
         None
     }
 
+    /// Whether the pipeline is `$filter` stages and then one `$reduce` of `{$count: true}`:
+    /// a count of the records the filters select.
+    pub(crate) fn is_count(&self) -> bool {
+        match self.stages.split_last() {
+            Some((Stage::Reduce(Aggregate::Count), filters)) => {
+                filters.iter().all(|s| matches!(s, Stage::Filter(_)))
+            }
+            _ => false,
+        }
+    }
+
     /// The `$filter` stages before any other stage: what an index can narrow.
     pub(crate) fn leading_filters(&self) -> impl Iterator<Item = &Filter> {
         self.stages.iter().map_while(|s| match s {

@@ -30,6 +30,10 @@ pub(crate) struct Plan {
     /// What of the leading `$filter` stages the index key does not decide: all of them
     /// without an index; empty when the index covers them (rows need no filtering).
     pub(crate) residual: Vec<Filter>,
+    /// When the index covers the filters by fixing its first field alone to these values
+    /// (one key range each): the rows read are exactly those whose first field is one of
+    /// them, so counts kept by first field give how many there are.
+    pub(crate) first_points: Option<Vec<Key>>,
 }
 
 /// Plans `pipeline` over `indexes`; `reverse` is the read option.
@@ -94,6 +98,7 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
             served_sort: None,
             scores,
             residual: pipeline.leading_filters().cloned().collect(),
+            first_points: None,
         };
     };
     // An index serves a sort in its own direction: descending keys read it highest first.
@@ -113,12 +118,20 @@ pub(crate) fn plan(indexes: &[Index], pipeline: &Pipeline, reverse: bool) -> Pla
         points: paths.get(..fixed).unwrap_or_default(),
         range: paths.get(fixed).filter(|_| ranged),
     };
+    let residual = residual(pipeline, &decided);
+    let first_points = match candidate.used.first() {
+        Some(Constraint::Points(points)) if fixed == 1 && !ranged && residual.is_empty() => {
+            Some(points.clone())
+        }
+        _ => None,
+    };
     Plan {
         index: Some((chosen, ranges)),
         reverse,
         served_sort,
         scores,
-        residual: residual(pipeline, &decided),
+        residual,
+        first_points,
     }
 }
 

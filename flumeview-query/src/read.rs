@@ -8,6 +8,7 @@ use flumedb_core::{Error, LogReader, Progress, Record, Seq, Since, ViewSync, Wai
 use flumeview_level::{LevelError, LevelHandle, ReadOptions, Rows};
 use serde_json::Value;
 
+use crate::count::Counts;
 use crate::error::QueryError;
 use crate::explain::Explain;
 use crate::filter::Filter;
@@ -82,11 +83,20 @@ pub struct QueryHandle<T: QueryRecord = Value> {
     /// The index rows; it also holds the view's sync and the log.
     level: LevelHandle<T>,
     indexes: Arc<Indexes>,
+    counts: Arc<Counts>,
 }
 
 impl<T: QueryRecord> QueryHandle<T> {
-    pub(crate) fn new(level: LevelHandle<T>, indexes: Arc<Indexes>) -> QueryHandle<T> {
-        QueryHandle { level, indexes }
+    pub(crate) fn new(
+        level: LevelHandle<T>,
+        indexes: Arc<Indexes>,
+        counts: Arc<Counts>,
+    ) -> QueryHandle<T> {
+        QueryHandle {
+            level,
+            indexes,
+            counts,
+        }
     }
 
     fn sync(&self) -> &ViewSync {
@@ -117,9 +127,14 @@ impl<T: QueryRecord> QueryHandle<T> {
         check_pipeline(pipeline).map_err(|e| self.error(e))?;
         let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes.list, pipeline, options.reverse);
-        let served = plan.served_sort;
-        let source = self.source(plan, cut)?;
-        let mut items = run(pipeline.stages(), source, served, false, options.reverse);
+        let mut items = match self.counted(pipeline, &plan, cut)? {
+            Some(n) => Box::new(std::iter::once(Ok((0, Value::from(n))))),
+            None => {
+                let served = plan.served_sort;
+                let source = self.source(plan, cut)?;
+                run(pipeline.stages(), source, served, false, options.reverse)
+            }
+        };
         if let Some(n) = options.limit {
             items = Box::new(items.take(n));
         }
@@ -242,6 +257,26 @@ impl<T: QueryRecord> QueryHandle<T> {
             live: run(pipeline.stages(), tail, None, true, false),
             done: false,
         })
+    }
+
+    /// The answer of a `$count` the plan's index decides by its first field alone, from the
+    /// counts it keeps (see [`Explain::counted`](crate::Explain::counted)); `None` for any
+    /// other pipeline.
+    fn counted(&self, pipeline: &Pipeline, plan: &Plan, cut: Since) -> Result<Option<u64>, Error> {
+        let (Some((index, _)), Some(points), Since::At(last)) =
+            (&plan.index, &plan.first_points, cut)
+        else {
+            return Ok(None);
+        };
+        let Some(declared) = self.indexes.list.get(*index) else {
+            return Ok(None);
+        };
+        if !pipeline.is_count() {
+            return Ok(None);
+        }
+        self.counts
+            .count(&self.level, (*index, declared), points, last)
+            .map(Some)
     }
 
     /// The records the plan reads, up to `cut`, as pipeline items.

@@ -8,6 +8,7 @@ use flumedb_core::{
 use flumeview_level::Level;
 use serde_json::Value;
 
+use crate::count::Counts;
 use crate::error::QueryError;
 use crate::index::Index;
 use crate::read::QueryHandle;
@@ -47,6 +48,7 @@ use crate::record::{Indexes, QueryRecord};
 pub struct Query<T: QueryRecord = Value> {
     level: Level<T>,
     indexes: Arc<Indexes>,
+    counts: Arc<Counts>,
 }
 
 impl Query {
@@ -91,12 +93,19 @@ impl<T: QueryRecord> Query<T> {
             hasher.update(&index.describe());
         }
         let stored_version = hasher.finalize();
+        let counts = Arc::new(Counts::new(indexes.len()));
         let indexes = Arc::new(Indexes::new(indexes));
-        let keys_of = indexes.clone();
+        let (keys_of, noted) = (indexes.clone(), counts.clone());
         let level = Level::new(stored_version, move |record: &T, seq| {
-            Ok(record.index_keys(&keys_of, seq))
+            let keys = record.index_keys(&keys_of, seq);
+            noted.note(&keys);
+            Ok(keys)
         });
-        Ok(Query { level, indexes })
+        Ok(Query {
+            level,
+            indexes,
+            counts,
+        })
     }
 }
 
@@ -109,15 +118,23 @@ impl<T: QueryRecord> View<T> for Query<T> {
     }
 
     fn open(&mut self, ctx: &ViewContext) -> Result<Option<Stored>, QueryError> {
+        self.counts.clear();
         Ok(self.level.open(ctx)?)
     }
 
     fn handle(&self, sync: ViewSync, log: LogReader<T>) -> QueryHandle<T> {
-        QueryHandle::new(self.level.handle(sync, log), self.indexes.clone())
+        QueryHandle::new(
+            self.level.handle(sync, log),
+            self.indexes.clone(),
+            self.counts.clone(),
+        )
     }
 
     fn apply(&mut self, records: &[Record<T>], checkpoint: Checkpoint) -> Result<(), QueryError> {
-        Ok(self.level.apply(records, checkpoint)?)
+        let applying = self.counts.begin();
+        let applied = self.level.apply(records, checkpoint);
+        applying.applied(applied.is_ok());
+        Ok(applied?)
     }
 
     fn flush(&mut self) -> Result<(), QueryError> {
@@ -125,10 +142,12 @@ impl<T: QueryRecord> View<T> for Query<T> {
     }
 
     fn reset(&mut self) -> Result<(), QueryError> {
+        self.counts.clear();
         Ok(self.level.reset()?)
     }
 
     fn close(&mut self) -> Result<(), QueryError> {
+        self.counts.clear();
         Ok(self.level.close()?)
     }
 

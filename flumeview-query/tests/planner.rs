@@ -546,3 +546,54 @@ fn an_index_covers_literals_on_its_fixed_fields_and_number_ranges_on_the_next() 
             .contains("; filters decided by the index")
     );
 }
+
+/// A `$count` is answered from the counts the view keeps when its filters are covered and fix
+/// the chosen index's first field alone; any other shape is counted by reading.
+#[test]
+fn counts_answer_a_count_whose_filters_fix_the_first_field_alone() {
+    let (_db, q) = handle(vec![
+        Index::new("typ", ["type", "ts"]),
+        Index::new("aut", ["author"]),
+    ]);
+    let counted = |filter: Value| {
+        explain(
+            &q,
+            json!([{"$filter": filter}, {"$reduce": {"$count": true}}]),
+        )
+        .counted
+    };
+    assert!(counted(json!({"type": "vote"})));
+    assert!(counted(json!({"author": "@a"})));
+    assert!(counted(json!({"type": 1})));
+    // The second field fixed too, a range, an $in, a field no index decides.
+    assert!(!counted(json!({"type": "vote", "ts": 1})));
+    assert!(!counted(json!({"type": {"$gt": "a"}})));
+    assert!(!counted(json!({"type": {"$in": ["a", "b"]}})));
+    assert!(!counted(json!({"type": "vote", "text": "hi"})));
+    // Not a count, or more than one.
+    assert!(!explain(&q, json!({"type": "vote"})).counted);
+    assert!(
+        !explain(
+            &q,
+            json!([{"$filter": {"type": "vote"}}, {"$map": "ts"}, {"$reduce": {"$count": true}}])
+        )
+        .counted
+    );
+    assert!(
+        !explain(
+            &q,
+            json!([{"$filter": {"type": "vote"}}, {"$reduce": {"n": {"$count": true}}}])
+        )
+        .counted
+    );
+    let shown = explain(
+        &q,
+        json!([{"$filter": {"type": "vote"}}, {"$reduce": {"$count": true}}]),
+    );
+    assert!(
+        shown
+            .to_string()
+            .contains("counted from the index's counts"),
+        "{shown}"
+    );
+}

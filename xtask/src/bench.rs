@@ -233,6 +233,16 @@ fn figures_b(rust: &Value) -> Vec<Figure> {
         )
         .js(15.0)
         .sqlite(1.5),
+        figure(
+            format!(
+                "count all votes ($count, {} votes; ms, min of 20)",
+                rows("votes_rows")
+            ),
+            "count_votes_ms",
+        )
+        .js(15.0)
+        .sqlite(2.0)
+        .at_most(1.0),
         figure("reduce get (µs)", "reduce_get_us").sqlite(1.5),
         figure("close (ms)", "close_ms").sqlite(1.5).at_most(20.0),
         figure("reopen with views current (ms)", "reopen_ms")
@@ -481,6 +491,14 @@ fn report(
             "\nFloor of the pass (a) scan: {} ms to check every frame of the log in place \
              (`OffsetLog::scan`) and read `value.sequence` from each, building no record.",
             show(Some(floor))
+        );
+    }
+    if let Some(first) = rust["count_votes_first_ms"].as_f64() {
+        let _ = writeln!(
+            out,
+            "\nThe first count of the votes after the open walks the type index's row keys once \
+             to build its counts: {} ms (later counts read them).",
+            show(Some(first))
         );
     }
     if let Some(exact) = exact {
