@@ -246,6 +246,9 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
     let counted = counted.and_then(|n| u64::try_from(n).ok());
     assert_eq!(counted, Some(votes_rows), "count of votes");
 
+    // 7c. Counts by type, from the type index.
+    let (count_types, types_counted) = min_of(20, || counts(&conn));
+
     // 8. The reduce view's answer, computed when asked.
     let reduce_runs = 20;
     let start = Instant::now();
@@ -297,6 +300,8 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
         "author_rows": author_rows,
         "author_sum": author_sum,
         "count_votes_ms": ms(count_votes),
+        "count_types_ms": ms(count_types),
+        "count_types": types_counted,
         "reduce_get_us": (reduce_get_us * 1000.0).round() / 1000.0,
         "counts": counts_at_start,
         "close_ms": ms(close),

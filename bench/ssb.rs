@@ -275,6 +275,7 @@ pub fn expected(messages: &[Value], params: &Value) -> Value {
         .unwrap_or_default();
     let level_get_sum: u64 = level_gets.iter().filter_map(|k| k[1].as_u64()).sum();
     json!({
+        "count_types": counts,
         "counts": counts,
         "scan_count": messages.len(),
         "votes_rows": votes.len(),

@@ -28,6 +28,7 @@
 //   author_ms       min of 20 runs of {value: {author: query_author},
 //                   timestamp: {$gt: query_since}}
 //   count_votes_ms  min of 20 runs of the votes query with {$reduce: {$count: true}}
+//   count_types_ms  min of 20 runs of {$reduce: {type: [value, content, type], n: {$count: true}}}
 //   reduce_get_us   mean of 1,000 sequential db.reduce.get(cb), in microseconds;
 //                   counts = its value
 //   reopen_ms       after db.close: construct a new flumedb on the same file,
@@ -405,6 +406,34 @@ function main () {
       if (err) return fail(err)
       out.count_votes_ms = round3(best)
       log('count_votes_ms', out.count_votes_ms)
+      doCountTypes()
+    })
+  }
+
+  // 7c. counts by type: a $reduce grouped by the content type, min of AUTHOR_RUNS runs,
+  // every run must give the same groups
+  const typesQ = [{ $reduce: { type: ['value', 'content', 'type'], n: { $count: true } } }]
+  function doCountTypes () {
+    let best = Infinity
+    let first
+    loop(AUTHOR_RUNS, function (r, next) {
+      const t0 = nowNs()
+      runQuery(db, typesQ, function (err, rows) {
+        const ms = msBetween(t0, nowNs())
+        if (err) return next(err)
+        const byType = {}
+        for (const g of rows) byType[g.type] = g.n
+        const text = JSON.stringify(byType)
+        if (first === undefined) first = text
+        else if (text !== first) mismatch('counts by type changed between runs: ' + text + ' then ' + first)
+        if (ms < best) best = ms
+        setImmediate(next)
+      })
+    }, function (err) {
+      if (err) return fail(err)
+      out.count_types_ms = round3(best)
+      out.count_types = JSON.parse(first)
+      log('count_types_ms', out.count_types_ms)
       doReduceGet()
     })
   }
@@ -511,6 +540,8 @@ function main () {
         votes_sum: out.votes_sum,
         author_ms: out.author_ms,
         count_votes_ms: out.count_votes_ms,
+        count_types_ms: out.count_types_ms,
+        count_types: out.count_types,
         author_rows: out.author_rows,
         author_sum: out.author_sum,
         reduce_get_us: out.reduce_get_us,

@@ -372,6 +372,35 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
     let (count_votes_time, counted) = min_of(20, count);
     assert_eq!(counted, Some(vec![json!(votes_rows)]), "count of votes");
 
+    // 7c. Counts by type: a $reduce grouped by the type index's first field; the first
+    // builds every type's count (one pass over the index's rows), the rest read them.
+    let count_types = Pipeline::parse(&json!([
+        {"$reduce": {"type": ["value", "content", "type"], "n": {"$count": true}}}
+    ]))
+    .expect("count types query");
+    let by_type = || {
+        let groups = views
+            .query
+            .read(&count_types, QueryOptions::new())
+            .expect("count types")
+            .collect::<Result<Vec<Value>, _>>()
+            .expect("count types");
+        groups
+            .iter()
+            .map(|g| {
+                (
+                    g["type"].as_str().unwrap_or_default().to_string(),
+                    g["n"].clone(),
+                )
+            })
+            .collect::<serde_json::Map<String, Value>>()
+    };
+    let start = Instant::now();
+    let first_types = by_type();
+    let count_types_first = start.elapsed();
+    let (count_types_time, types_counted) = min_of(20, by_type);
+    assert_eq!(types_counted.as_ref(), Some(&first_types), "counts by type");
+
     // 8. Reduce get.
     let start = Instant::now();
     for _ in 0..1000 {
@@ -435,6 +464,9 @@ fn run(messages_path: &Path, work: &Path, params: &Value) -> Value {
         "author_sum": author_sum,
         "count_votes_ms": ms(count_votes_time),
         "count_votes_first_ms": ms(count_first),
+        "count_types_ms": ms(count_types_time),
+        "count_types_first_ms": ms(count_types_first),
+        "count_types": first_types,
         "reduce_get_us": (reduce_get_us * 1000.0).round() / 1000.0,
         "counts": counts,
         "close_ms": ms(close),

@@ -1,21 +1,29 @@
 //! Counts of each index's rows by the value of its first field, so that a `$count` the index
-//! decides by that field alone is answered without reading rows or records.
+//! decides by that field alone, or counts grouped by that field, are answered without reading
+//! rows or records.
 //!
 //! The counts live in memory. A value's count is built the first time a count asks for it,
 //! by one pass over the index rows with that first field (keys only; with a log that can
-//! delete, each row's record is checked, deletes of earlier processes included); from then on
-//! every applied batch adds its rows. A delete the log reports, a reset, a failed batch or a
-//! close drops them, and the next count builds them again.
+//! delete, each row's record is checked, deletes of earlier processes included); a grouped
+//! count builds every value's count in one pass over the index. From then on every applied
+//! batch adds its rows. A delete the log reports, a reset, a failed batch or a close drops
+//! them, and the next count builds them again.
 
 use std::collections::HashMap;
 use std::ops::Bound;
 
-use flumedb_core::{Error, LogReader, Wait};
+use flumedb_core::{Error, LogReader, Seq, Wait};
 use flumeview_level::{Key, LevelHandle, ReadOptions};
 use parking_lot::{Mutex, MutexGuard};
+use serde_json::{Map as JsonMap, Value};
 
 use crate::index::Index;
+use crate::map::Map;
+use crate::pipeline::Pipeline;
+use crate::plan::Plan;
 use crate::record::QueryRecord;
+use crate::reduce::{Aggregate, AggregateField};
+use crate::value::Step;
 
 /// One index's counts.
 struct IndexCounts {
@@ -23,6 +31,8 @@ struct IndexCounts {
     deletes: Option<u64>,
     /// Rows by the encoded key of their first field, for the values counted so far.
     by_first: HashMap<Vec<u8>, u64>,
+    /// Whether `by_first` holds every value the index has (a grouped count built it).
+    complete: bool,
 }
 
 /// Row first fields noted during a batch: (index, encoded first field).
@@ -43,6 +53,119 @@ pub(crate) struct Counts {
 pub(crate) struct Applying<'a> {
     counts: &'a Counts,
     indexes: MutexGuard<'a, Vec<Option<IndexCounts>>>,
+}
+
+/// A read the counts answer.
+pub(crate) enum Counting<'p> {
+    /// One total: the rows of the index whose first field is one of `points`.
+    Total { index: usize, points: &'p [Key] },
+    /// One object per value of the index's first field with rows (among `points` when the
+    /// filters fix it), in the index order: the group field and the counts of `fields`.
+    Groups {
+        index: usize,
+        points: Option<&'p [Key]>,
+        fields: &'p [(String, AggregateField)],
+    },
+}
+
+/// Whether `pipeline`, planned as `plan` over `indexes`, is a count the counts answer: `$filter`
+/// stages the index decides by fixing its first field alone (or none), then a `$reduce` of
+/// `{$count: true}`, or an object of counts grouped by the index's first field.
+pub(crate) fn counting<'p>(
+    indexes: &[Index],
+    pipeline: &'p Pipeline,
+    plan: &'p Plan,
+) -> Option<Counting<'p>> {
+    let aggregate = pipeline.filtered_reduce()?;
+    let fixed = match (&plan.index, &plan.first_points) {
+        (Some((index, _)), Some(points)) => Some((*index, points.as_slice())),
+        _ => None,
+    };
+    match aggregate {
+        Aggregate::Count => {
+            let (index, points) = fixed?;
+            Some(Counting::Total { index, points })
+        }
+        Aggregate::Object(fields) => {
+            let group = grouped_by(fields)?;
+            let first_is_group = |index: &Index| {
+                index.paths().first().is_some_and(|first| {
+                    first.len() == group.len()
+                        && first
+                            .iter()
+                            .zip(group)
+                            .all(|(name, step)| matches!(step, Step::Field(field) if field == name))
+                })
+            };
+            if pipeline.stages().len() > 1 {
+                let (index, points) = fixed?;
+                first_is_group(indexes.get(index)?).then_some(Counting::Groups {
+                    index,
+                    points: Some(points),
+                    fields,
+                })
+            } else {
+                let index = indexes.iter().position(first_is_group)?;
+                Some(Counting::Groups {
+                    index,
+                    points: None,
+                    fields,
+                })
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The path of the one group field of `fields` when every other field is a `$count`.
+fn grouped_by(fields: &[(String, AggregateField)]) -> Option<&[Step]> {
+    let mut group = None;
+    for (_, field) in fields {
+        match field {
+            AggregateField::Group(Map::Path(path)) if group.is_none() && !path.is_empty() => {
+                group = Some(path.as_slice());
+            }
+            AggregateField::Aggregate(Aggregate::Count) => {}
+            _ => return None,
+        }
+    }
+    group
+}
+
+/// The objects of a grouped count, from each group's value and count; `None` when a group's
+/// value cannot be given back from its key as the records hold it (a number, whose JSON
+/// text the key does not keep, or an array or object), so the rows must be read.
+pub(crate) fn group_objects(
+    fields: &[(String, AggregateField)],
+    groups: Vec<(Key, u64)>,
+) -> Option<Vec<Value>> {
+    groups
+        .into_iter()
+        .map(|(key, n)| {
+            let value = match key {
+                Key::Null => Some(Value::Null),
+                Key::Bool(b) => Some(Value::Bool(b)),
+                Key::String(s) => Some(Value::String(s)),
+                // A missing field: the group object leaves it out.
+                Key::Max => None,
+                Key::Number(_) | Key::Array(_) => return None,
+            };
+            let mut out = JsonMap::new();
+            for (name, field) in fields {
+                match field {
+                    AggregateField::Group(_) => {
+                        if let Some(value) = &value {
+                            out.insert(name.clone(), value.clone());
+                        }
+                    }
+                    AggregateField::Aggregate(_) => {
+                        out.insert(name.clone(), Value::from(n));
+                    }
+                }
+            }
+            Some(Value::Object(out))
+        })
+        .collect()
 }
 
 impl Counts {
@@ -89,8 +212,25 @@ impl Counts {
         level: &LevelHandle<T>,
         index: (usize, &Index),
         points: &[Key],
-        last: flumedb_core::Seq,
+        last: Seq,
     ) -> Result<u64, Error> {
+        Ok(self
+            .groups(level, index, Some(points), last)?
+            .iter()
+            .map(|(_, n)| n)
+            .sum())
+    }
+
+    /// The rows of `index` per value of its first field (those of `points`, or all), with
+    /// rows only, in the index order, counting every row the view holds now (at least
+    /// everything up to `last`, which it waits for).
+    pub(crate) fn groups<T: QueryRecord>(
+        &self,
+        level: &LevelHandle<T>,
+        index: (usize, &Index),
+        points: Option<&[Key]>,
+        last: Seq,
+    ) -> Result<Vec<(Key, u64)>, Error> {
         // Wait before taking the lock: the view takes it to apply the batches waited for.
         level.view_sync().wait(Wait::For(last))?;
         let mut indexes = self.indexes.lock();
@@ -104,24 +244,48 @@ impl Counts {
             _ => slot.insert(IndexCounts {
                 deletes,
                 by_first: HashMap::new(),
+                complete: false,
             }),
         };
-        let mut total = 0;
-        for point in points {
-            let first = point
-                .encode()
-                .map_err(|e| Error::InvalidArgument(format!("count of {point:?}: {e}")))?;
-            let n = match counts.by_first.get(&first) {
-                Some(n) => *n,
-                None => {
-                    let n = build(level, log, index.1, point, deletes.is_some())?;
-                    counts.by_first.insert(first, n);
-                    n
+        let encoded = |key: &Key| {
+            key.encode()
+                .map_err(|e| Error::InvalidArgument(format!("count of {key:?}: {e}")))
+        };
+        let mut out: Vec<(Vec<u8>, u64)> = Vec::new();
+        match points {
+            Some(points) => {
+                for point in points {
+                    let first = encoded(point)?;
+                    let n = match counts.by_first.get(&first) {
+                        Some(n) => *n,
+                        None => {
+                            let n = count_value(level, log, index.1, point, deletes.is_some())?;
+                            counts.by_first.insert(first.clone(), n);
+                            n
+                        }
+                    };
+                    out.push((first, n));
                 }
-            };
-            total += n;
+            }
+            None => {
+                if !counts.complete {
+                    counts.by_first = count_values(level, log, index.1, deletes.is_some())?;
+                    counts.complete = true;
+                }
+                out.extend(counts.by_first.iter().map(|(k, n)| (k.clone(), *n)));
+            }
         }
-        Ok(total)
+        // The encoding keeps the key order, so bytes sort as keys do.
+        out.retain(|(_, n)| *n > 0);
+        out.sort();
+        out.dedup_by(|a, b| a.0 == b.0);
+        out.into_iter()
+            .map(|(bytes, n)| {
+                Key::decode(&bytes)
+                    .map(|key| (key, n))
+                    .map_err(|e| Error::InvalidArgument(format!("count key: {e}")))
+            })
+            .collect()
     }
 }
 
@@ -134,11 +298,14 @@ impl Applying<'_> {
             self.indexes.iter_mut().for_each(|c| *c = None);
             return;
         }
-        // Only values counted already: the others are counted from the store when asked.
+        // Only values counted already, unless all are: the others are counted when asked.
         for (index, first) in pending.into_iter().flatten() {
-            if let Some(Some(counts)) = self.indexes.get_mut(index)
-                && let Some(n) = counts.by_first.get_mut(&first)
-            {
+            let Some(Some(counts)) = self.indexes.get_mut(index) else {
+                continue;
+            };
+            if counts.complete {
+                *counts.by_first.entry(first).or_insert(0) += 1;
+            } else if let Some(n) = counts.by_first.get_mut(&first) {
                 *n += 1;
             }
         }
@@ -157,28 +324,34 @@ fn first_field(key: &Key) -> Vec<u8> {
     }
 }
 
+/// The key bounds of `index`'s rows whose first field is `point`, or of all its rows.
+fn bounds(index: &Index, point: Option<&Key>) -> (Bound<Key>, Bound<Key>) {
+    let mut lower = vec![Key::String(index.name().to_string())];
+    lower.extend(point.cloned());
+    let mut upper = lower.clone();
+    upper.resize(index.paths().len() + 2, Key::Max);
+    (
+        Bound::Included(Key::Array(lower)),
+        Bound::Included(Key::Array(upper)),
+    )
+}
+
 /// Counts `index`'s rows whose first field is `point`, leaving out rows whose record the log
 /// deleted when `deletes` (the log can delete).
-fn build<T: QueryRecord>(
+fn count_value<T: QueryRecord>(
     level: &LevelHandle<T>,
     log: &LogReader<T>,
     index: &Index,
     point: &Key,
     deletes: bool,
 ) -> Result<u64, Error> {
-    let name = Key::String(index.name().to_string());
-    let lower = vec![name, point.clone()];
-    let mut upper = lower.clone();
-    upper.resize(index.paths().len() + 2, Key::Max);
+    let (lower, upper) = bounds(index, Some(point));
     let rows = level.read(
         ReadOptions::new()
             .keys(false)
             .values(false)
             .wait(Wait::Now)
-            .bounds(
-                Bound::Included(Key::Array(lower)),
-                Bound::Included(Key::Array(upper)),
-            ),
+            .bounds(lower, upper),
     )?;
     let mut n = 0;
     for row in rows {
@@ -189,4 +362,31 @@ fn build<T: QueryRecord>(
         n += 1;
     }
     Ok(n)
+}
+
+/// Counts all of `index`'s rows by first field, leaving out rows whose record the log deleted
+/// when `deletes`.
+fn count_values<T: QueryRecord>(
+    level: &LevelHandle<T>,
+    log: &LogReader<T>,
+    index: &Index,
+    deletes: bool,
+) -> Result<HashMap<Vec<u8>, u64>, Error> {
+    let (lower, upper) = bounds(index, None);
+    let rows = level.read(
+        ReadOptions::new()
+            .values(false)
+            .wait(Wait::Now)
+            .bounds(lower, upper),
+    )?;
+    let mut by_first: HashMap<Vec<u8>, u64> = HashMap::new();
+    for row in rows {
+        let row = row?;
+        if deletes && log.is_deleted(row.seq)? {
+            continue;
+        }
+        let first = row.key.as_ref().map(first_field).unwrap_or_default();
+        *by_first.entry(first).or_insert(0) += 1;
+    }
+    Ok(by_first)
 }

@@ -6,6 +6,7 @@ use std::ops::Bound;
 use flumeview_level::Key;
 use serde_json::Value;
 
+use crate::count::{Counting, counting};
 use crate::index::Index;
 use crate::pipeline::{Pipeline, Stage};
 use crate::pipeline_depth::check_pipeline;
@@ -33,9 +34,12 @@ pub struct Explain {
     /// [`records`](crate::QueryHandle::records) then returns the rows it reads without
     /// reading their records' fields.
     pub covered: bool,
-    /// Whether the pipeline is a `$count` the index answers from the counts it keeps by its
-    /// first field, without reading rows or records: its filters are covered and fix the
-    /// first field alone (to one value or several).
+    /// Whether the pipeline is answered from the counts the view keeps per value of an
+    /// index's first field, without reading rows or records: a `$count` whose filters the
+    /// index covers by fixing its first field alone (to one value or several), or an object
+    /// of `$count`s grouped by an index's first field (with no filters, or such filters).
+    /// Groups whose value is a number, an array or an object still read the rows: keys do
+    /// not keep a number's JSON text, which groups go by.
     pub counted: bool,
 }
 
@@ -117,12 +121,16 @@ impl Explain {
         let covered = plan.index.is_some()
             && plan.residual.is_empty()
             && pipeline.leading_filters().next().is_some();
-        let counted = plan.first_points.is_some() && pipeline.is_count();
+        let counting = counting(indexes, pipeline, &plan);
+        // A grouped count over everything uses an index the filters did not choose.
+        let index = match &counting {
+            Some(Counting::Groups { index, .. }) => Some(*index),
+            _ => plan.index.as_ref().map(|(i, _)| *i),
+        };
+        let counted = counting.is_some();
         Explain {
-            index: plan
-                .index
-                .as_ref()
-                .and_then(|(i, _)| indexes.get(*i))
+            index: index
+                .and_then(|i| indexes.get(i))
                 .map(|index| index.name().to_string()),
             ranges: plan.index.map(|(_, r)| r).unwrap_or_default(),
             scores: plan.scores,

@@ -173,14 +173,16 @@ impl Pipeline {
         None
     }
 
-    /// Whether the pipeline is `$filter` stages and then one `$reduce` of `{$count: true}`:
-    /// a count of the records the filters select.
-    pub(crate) fn is_count(&self) -> bool {
+    /// The `$reduce` stage of a pipeline of `$filter` stages then one `$reduce`: what a read
+    /// may answer from the counts an index keeps.
+    pub(crate) fn filtered_reduce(&self) -> Option<&Aggregate> {
         match self.stages.split_last() {
-            Some((Stage::Reduce(Aggregate::Count), filters)) => {
-                filters.iter().all(|s| matches!(s, Stage::Filter(_)))
+            Some((Stage::Reduce(aggregate), filters))
+                if filters.iter().all(|s| matches!(s, Stage::Filter(_))) =>
+            {
+                Some(aggregate)
             }
-            _ => false,
+            _ => None,
         }
     }
 

@@ -184,6 +184,19 @@ fn residual(pipeline: &Pipeline, decided: &Decided<'_>) -> Vec<Filter> {
             {
                 None
             }
+            // `$eq` and `$in` of such values on a fixed field: the key ranges are exactly them.
+            Filter::Ops(ops)
+                if !ops.is_empty()
+                    && !path.is_empty()
+                    && decided.points.iter().any(|p| p == path)
+                    && ops.iter().all(|op| match op {
+                        Op::Eq(v) => is_scalar(v),
+                        Op::In(options) => options.iter().all(is_scalar),
+                        _ => false,
+                    }) =>
+            {
+                None
+            }
             Filter::Ops(ops)
                 if !ops.is_empty()
                     && !path.is_empty()
@@ -207,6 +220,14 @@ fn residual(pipeline: &Pipeline, decided: &Decided<'_>) -> Vec<Filter> {
         .leading_filters()
         .filter_map(|f| prune(f, &mut Vec::new(), decided))
         .collect()
+}
+
+/// A value whose key is itself: filters compare it with a field as the key ranges do.
+fn is_scalar(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::String(_) | Value::Bool(_) | Value::Null | Value::Number(_)
+    )
 }
 
 /// Whether reading `index` over the ranges of `used` yields records in `$sort` order: the

@@ -8,7 +8,7 @@ use flumedb_core::{Error, LogReader, Progress, Record, Seq, Since, ViewSync, Wai
 use flumeview_level::{LevelError, LevelHandle, ReadOptions, Rows};
 use serde_json::Value;
 
-use crate::count::Counts;
+use crate::count::{Counting, Counts, counting, group_objects};
 use crate::error::QueryError;
 use crate::explain::Explain;
 use crate::filter::Filter;
@@ -127,8 +127,8 @@ impl<T: QueryRecord> QueryHandle<T> {
         check_pipeline(pipeline).map_err(|e| self.error(e))?;
         let cut = self.log().since_watch().get();
         let plan = plan(&self.indexes.list, pipeline, options.reverse);
-        let mut items = match self.counted(pipeline, &plan, cut)? {
-            Some(n) => Box::new(std::iter::once(Ok((0, Value::from(n))))),
+        let mut items: Items = match self.counted(pipeline, &plan, cut)? {
+            Some(answer) => Box::new(answer.into_iter().map(|v| Ok((0, v)))),
             None => {
                 let served = plan.served_sort;
                 let source = self.source(plan, cut)?;
@@ -145,8 +145,9 @@ impl<T: QueryRecord> QueryHandle<T> {
     /// pipeline of `$filter` stages only. On a `Query<Doc>` the records are not decoded: the
     /// filter reads the fields it names in place, and a caller who reads one field of each
     /// result pays for that field (a `$map` or a full decode is one call on the record).
-    /// Filters the chosen index decides (literal values on the fields it fixes, comparisons
-    /// with a number on the field it reads over a range) are not checked again on the records; when it decides them all
+    /// Filters the chosen index decides (literal values, `$eq` and `$in` of strings, numbers,
+    /// booleans or `null` on the fields it fixes; comparisons with a number on the field it
+    /// reads over a range) are not checked again on the records; when it decides them all
     /// ([`Explain::covered`](crate::Explain::covered)), the records are not even read to
     /// filter them. The order is the chosen index's (or the log's), reversed
     /// with `reverse`; `limit` bounds the records fetched.
@@ -259,24 +260,45 @@ impl<T: QueryRecord> QueryHandle<T> {
         })
     }
 
-    /// The answer of a `$count` the plan's index decides by its first field alone, from the
-    /// counts it keeps (see [`Explain::counted`](crate::Explain::counted)); `None` for any
-    /// other pipeline.
-    fn counted(&self, pipeline: &Pipeline, plan: &Plan, cut: Since) -> Result<Option<u64>, Error> {
-        let (Some((index, _)), Some(points), Since::At(last)) =
-            (&plan.index, &plan.first_points, cut)
-        else {
+    /// The answer of a count the counts answer (see [`Explain::counted`](crate::Explain::counted)):
+    /// a `$count` the plan's index decides by its first field alone, or counts grouped by
+    /// an index's first field; `None` for any other pipeline, and for groups whose values
+    /// the keys cannot give back as written.
+    fn counted(
+        &self,
+        pipeline: &Pipeline,
+        plan: &Plan,
+        cut: Since,
+    ) -> Result<Option<Vec<Value>>, Error> {
+        let Since::At(last) = cut else {
             return Ok(None);
         };
-        let Some(declared) = self.indexes.list.get(*index) else {
-            return Ok(None);
-        };
-        if !pipeline.is_count() {
-            return Ok(None);
+        let list = &self.indexes.list;
+        match counting(list, pipeline, plan) {
+            Some(Counting::Total { index, points }) => {
+                let Some(declared) = list.get(index) else {
+                    return Ok(None);
+                };
+                let n = self
+                    .counts
+                    .count(&self.level, (index, declared), points, last)?;
+                Ok(Some(vec![Value::from(n)]))
+            }
+            Some(Counting::Groups {
+                index,
+                points,
+                fields,
+            }) => {
+                let Some(declared) = list.get(index) else {
+                    return Ok(None);
+                };
+                let groups = self
+                    .counts
+                    .groups(&self.level, (index, declared), points, last)?;
+                Ok(group_objects(fields, groups))
+            }
+            None => Ok(None),
         }
-        self.counts
-            .count(&self.level, (*index, declared), points, last)
-            .map(Some)
     }
 
     /// The records the plan reads, up to `cut`, as pipeline items.

@@ -19,7 +19,7 @@ fn record(i: u64) -> Value {
     json!({"i": i, "type": types[(i % 3) as usize], "n": (i * 7) % 11})
 }
 
-/// Reads through each index and through a scan: the rows of both indexes and the log.
+/// Reads through each index, the counts and a scan: the rows of both indexes and the log.
 fn snapshot<T: QueryRecord>(h: &QueryHandle<T>) -> Result<Vec<Vec<Value>>, Error> {
     let queries = [
         (json!({"type": "post"}), Some("typ")),
@@ -27,8 +27,13 @@ fn snapshot<T: QueryRecord>(h: &QueryHandle<T>) -> Result<Vec<Vec<Value>>, Error
             json!([{"$filter": {"n": {"$gte": 3}}}, {"$sort": ["n"]}]),
             Some("num"),
         ),
+        // Counted from the counts the view keeps by `typ`'s first field.
         (
             json!([{"$reduce": {"type": "type", "count": {"$count": true}}}]),
+            Some("typ"),
+        ),
+        (
+            json!([{"$reduce": {"type": "type", "sum": {"$sum": "n"}}}]),
             None,
         ),
     ];

@@ -69,6 +69,11 @@ fn record(rng: &mut Rng, id: usize) -> Value {
             obj.insert(f.into(), v);
         }
     }
+    // A field with strings, booleans and null only: counts grouped by it come from the index.
+    if rng.below(6) != 0 {
+        let t = rng.pick(&[json!("x"), json!("y"), json!("é"), json!(null), json!(true)]);
+        obj.insert("t".into(), t);
+    }
     let mut nested = serde_json::Map::new();
     if let Some(v) = field_value(rng) {
         nested.insert("y".into(), v);
@@ -125,7 +130,11 @@ fn random_filter(rng: &mut Rng) -> Value {
 /// A filter an index may decide: literals, and comparisons with numbers (some with a `$ne`
 /// it does not decide), on one or two fields (`n.y` among them).
 fn literal_filter(rng: &mut Rng) -> Value {
-    let literal = |rng: &mut Rng| match rng.below(6) {
+    let literal = |rng: &mut Rng| match rng.below(8) {
+        6 => {
+            json!({"$in": [rng.pick(&[json!("a"), json!("b"), json!(null)]), rng.pick(&[json!("é"), json!(true), json!(1)])]})
+        }
+        7 => json!({"$eq": rng.pick(&[json!("a"), json!(false), json!(10)])}),
         0 => json!({"$gt": rng.pick(&[json!(0), json!(1), json!(-1.5)])}),
         1 => {
             json!({"$gte": rng.pick(&[json!(0), json!(2)]), "$lt": rng.pick(&[json!(2), json!(10)])})
@@ -206,6 +215,7 @@ fn indexed_reads_equal_full_scans_of<T: QueryRecord>(
         Index::new("dc", ["d", "c"]),
         Index::new("ny", ["n.y", "a"]),
         Index::new("bd", ["b", "d"]),
+        Index::new("t", ["t"]),
     ];
     let db = Flume::open(MemoryLog::new(), Json).unwrap();
     let query = add(&db, indexes);
@@ -225,6 +235,7 @@ fn indexed_reads_equal_full_scans_of<T: QueryRecord>(
     let mut used_index = 0;
     let mut covered = 0;
     let mut counted = 0;
+    let mut grouped_counted = 0;
     for case in 0..3000 {
         if case == 1500 {
             let more: Vec<Value> = (300..400).map(|i| record(&mut rng, i)).collect();
@@ -241,6 +252,7 @@ fn indexed_reads_equal_full_scans_of<T: QueryRecord>(
         let filter = Filter::parse(&filter_json).unwrap();
         let pipeline = Pipeline::new().filter(filter.clone());
         let expected = ids(records.iter().filter(|r| filter.matches(r)).cloned());
+        let records_now: &[Value] = &records;
         let options = if case % 3 == 0 {
             QueryOptions::new().reverse()
         } else {
@@ -298,7 +310,56 @@ plan: {count_explain}"
         if count_explain.counted {
             counted += 1;
         }
+        // Counts grouped by a field: over this filter, or (one case in five) over everything;
+        // the in-memory reducer over the matching records is the reference.
+        let group_by = rng.pick(&[
+            json!("a"),
+            json!("b"),
+            json!("d"),
+            json!("t"),
+            json!(["n", "y"]),
+        ]);
+        let grouped_json = if case % 2 == 0 {
+            json!({"g": group_by, "n": {"$count": true}})
+        } else {
+            json!({"n": {"$count": true}, "g": group_by, "m": {"$count": true}})
+        };
+        let grouped_reduce = Aggregate::parse(&grouped_json).unwrap();
+        let everything = case % 5 == 2;
+        let (base, matching): (Pipeline, Vec<&Value>) = if everything {
+            (Pipeline::new(), records_now.iter().collect())
+        } else {
+            (
+                pipeline.clone(),
+                records_now.iter().filter(|r| filter.matches(r)).collect(),
+            )
+        };
+        let expected_groups = grouped_reduce.run(matching.into_iter());
+        let grouped = base.reduce(grouped_reduce);
+        let grouped_explain = query.explain(&grouped, &options_again(case));
+        let got: Vec<Value> = query
+            .read(&grouped, options_again(case))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            got,
+            expected_groups,
+            "case {case}: {grouped_json} over {}\nplan: {grouped_explain}",
+            if everything {
+                json!("everything")
+            } else {
+                filter_json.clone()
+            }
+        );
+        if grouped_explain.counted {
+            grouped_counted += 1;
+        }
     }
+    assert!(
+        grouped_counted > 100,
+        "only {grouped_counted} of 3000 grouped counts came from counts"
+    );
     assert!(
         counted > 100,
         "only {counted} of 3000 counts came from counts"

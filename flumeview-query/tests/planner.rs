@@ -525,12 +525,22 @@ fn an_index_covers_literals_on_its_fixed_fields_and_number_ranges_on_the_next() 
     assert!(!covered(
         json!({"value": {"author": {"$gt": 5}, "private": true}})
     ));
-    // Other operators, `$in`, and empty objects are not decided.
-    assert!(!covered(
+    // `$eq` and `$in` of such values on a fixed field are decided as literals are...
+    assert!(covered(
         json!({"value": {"content": {"type": {"$eq": "vote"}}}})
     ));
+    assert!(covered(
+        json!({"value": {"content": {"type": {"$in": ["vote", "post", 1, null]}}}})
+    ));
+    // ...but not of arrays or objects, nor with another operator; empty objects are not.
     assert!(!covered(
-        json!({"value": {"content": {"type": {"$in": ["vote", "post"]}}}})
+        json!({"value": {"content": {"type": {"$eq": ["vote"]}}}})
+    ));
+    assert!(!covered(
+        json!({"value": {"content": {"type": {"$in": ["vote", ["a"]]}}}})
+    ));
+    assert!(!covered(
+        json!({"value": {"content": {"type": {"$in": ["vote"], "$ne": "post"}}}})
     ));
     assert!(!covered(
         json!({"value": {"content": {"type": "vote"}, "author": {}}})
@@ -565,11 +575,14 @@ fn counts_answer_a_count_whose_filters_fix_the_first_field_alone() {
     assert!(counted(json!({"type": "vote"})));
     assert!(counted(json!({"author": "@a"})));
     assert!(counted(json!({"type": 1})));
-    // The second field fixed too, a range, an $in, a field no index decides.
+    assert!(counted(json!({"type": {"$in": ["a", "b"]}})));
+    assert!(counted(json!({"author": {"$eq": null}})));
+    // The second field fixed too, a range, an $in with an object, a field no index decides.
     assert!(!counted(json!({"type": "vote", "ts": 1})));
     assert!(!counted(json!({"type": {"$gt": "a"}})));
-    assert!(!counted(json!({"type": {"$in": ["a", "b"]}})));
+    assert!(!counted(json!({"type": {"$in": ["a", {"x": 1}]}})));
     assert!(!counted(json!({"type": "vote", "text": "hi"})));
+    assert!(!counted(json!({"type": {"$eq": "a"}, "author": "@a"})));
     // Not a count, or more than one.
     assert!(!explain(&q, json!({"type": "vote"})).counted);
     assert!(
@@ -585,6 +598,33 @@ fn counts_answer_a_count_whose_filters_fix_the_first_field_alone() {
             json!([{"$filter": {"type": "vote"}}, {"$reduce": {"n": {"$count": true}}}])
         )
         .counted
+    );
+    // Counts grouped by an index's first field, over everything or over filters that fix it.
+    let grouped = |pipeline: Value| explain(&q, pipeline);
+    let all = grouped(json!([{"$reduce": {"type": "type", "n": {"$count": true}}}]));
+    assert!(all.counted);
+    assert_eq!(all.index.as_deref(), Some("typ"));
+    assert!(grouped(json!([{"$reduce": {"n": {"$count": true}, "who": ["author"]}}])).counted);
+    assert!(
+        grouped(json!([
+            {"$filter": {"type": {"$in": ["post", "vote"]}}},
+            {"$reduce": {"type": "type", "n": {"$count": true}}}
+        ]))
+        .counted
+    );
+    // Grouped by a second field, filtered through another index, other reducers, two groups.
+    assert!(!grouped(json!([{"$reduce": {"t": "ts", "n": {"$count": true}}}])).counted);
+    assert!(
+        !grouped(json!([
+            {"$filter": {"author": "@a"}},
+            {"$reduce": {"type": "type", "n": {"$count": true}}}
+        ]))
+        .counted
+    );
+    assert!(!grouped(json!([{"$reduce": {"type": "type", "n": {"$sum": "ts"}}}])).counted);
+    assert!(
+        !grouped(json!([{"$reduce": {"type": "type", "a": "author", "n": {"$count": true}}}]))
+            .counted
     );
     let shown = explain(
         &q,

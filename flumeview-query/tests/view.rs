@@ -240,6 +240,20 @@ fn counts_leave_out_deleted_records_whenever_they_were_deleted() {
             .collect();
         got[0].as_u64().unwrap()
     };
+    // Counts grouped by type, as [contact, post, vote] (the index order).
+    let by_type = |q: &flumeview_query::QueryHandle| -> Vec<u64> {
+        let pipeline = json!([{"$reduce": {"type": "type", "n": {"$count": true}}}]);
+        let explain = q.explain(&Pipeline::parse(&pipeline).unwrap(), &QueryOptions::new());
+        assert!(explain.counted, "not counted: {explain}");
+        let got: Vec<Value> = q
+            .read_json(&pipeline, QueryOptions::new())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let types: Vec<&str> = got.iter().map(|g| g["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["contact", "post", "vote"]);
+        got.iter().map(|g| g["n"].as_u64().unwrap()).collect()
+    };
     let seqs: Vec<Seq> = {
         let db = Flume::open(OffsetLog::open(&path).unwrap(), Json).unwrap();
         let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
@@ -250,23 +264,28 @@ fn counts_leave_out_deleted_records_whenever_they_were_deleted() {
         // After the counts were built: the log's delete counter tells the view.
         db.log().del(seqs[4]).unwrap();
         assert_eq!(count(&q, json!({"type": "vote"})), 9);
+        assert_eq!(by_type(&q), [10, 10, 9]);
         // Kept current by appends.
         db.append(&msg(31)).unwrap();
         assert_eq!(count(&q, json!({"type": "vote"})), 10);
+        assert_eq!(by_type(&q), [10, 10, 10]);
         // Deleted in this process before these counts were first asked for.
         db.log().del(seqs[5]).unwrap();
         assert_eq!(count(&q, json!({"author": "@1"})), 7);
+        assert_eq!(by_type(&q), [9, 10, 10]);
         db.close().unwrap();
         seqs
     };
     // In an earlier process: the rows are still in the index, the records gone.
     let db = Flume::open(OffsetLog::open(&path).unwrap(), Json).unwrap();
     let q = db.add_view("q", Query::new(1, indexes()).unwrap()).unwrap();
+    assert_eq!(by_type(&q), [9, 10, 10]);
     assert_eq!(count(&q, json!({"type": "vote"})), 10);
     assert_eq!(count(&q, json!({"type": "contact"})), 9);
     assert_eq!(count(&q, json!({"author": "@1"})), 7);
     db.log().del(seqs[7]).unwrap();
     assert_eq!(count(&q, json!({"type": "vote"})), 9);
+    assert_eq!(by_type(&q), [9, 10, 9]);
     // Authors @3: 3, 7, ..., 27 and 31, less 7.
     assert_eq!(count(&q, json!({"author": "@3"})), 7);
     db.close().unwrap();

@@ -243,6 +243,13 @@ fn figures_b(rust: &Value) -> Vec<Figure> {
         .js(15.0)
         .sqlite(2.0)
         .at_most(1.0),
+        figure(
+            "counts by type ($reduce grouped by type; ms, min of 20)",
+            "count_types_ms",
+        )
+        .js(15.0)
+        .sqlite(2.0)
+        .at_most(1.0),
         figure("reduce get (µs)", "reduce_get_us").sqlite(1.5),
         figure("close (ms)", "close_ms").sqlite(1.5).at_most(20.0),
         figure("reopen with views current (ms)", "reopen_ms")
@@ -491,6 +498,14 @@ fn report(
             "\nFloor of the pass (a) scan: {} ms to check every frame of the log in place \
              (`OffsetLog::scan`) and read `value.sequence` from each, building no record.",
             show(Some(floor))
+        );
+    }
+    if let Some(first) = rust["count_types_first_ms"].as_f64() {
+        let _ = writeln!(
+            out,
+            "\nThe first counts by type after the open walk the type index's rows once to \
+             count every type: {} ms.",
+            show(Some(first))
         );
     }
     if let Some(first) = rust["count_votes_first_ms"].as_f64() {
