@@ -40,7 +40,6 @@ type Noted = Vec<(usize, Vec<u8>)>;
 
 /// Counts of rows per index, shared by the view (which keeps them current) and its handles
 /// (which build and read them).
-#[derive(Default)]
 pub(crate) struct Counts {
     /// Per index, in declaration order: `None` until a count asks for it. The view holds this
     /// lock while it applies a batch, so a build never sees half a batch.
