@@ -10,6 +10,7 @@
 //! [`TARGETS`] lists every target; adding a decoder is one entry there, one module, and one
 //! file in `fuzz/fuzz_targets/` (plus its `[[bin]]` in `fuzz/Cargo.toml`).
 
+mod bipf;
 mod doc;
 mod key;
 mod memory;
@@ -18,6 +19,7 @@ mod query;
 mod reduce;
 mod scratch;
 
+pub use bipf::bipf;
 pub use doc::doc_field;
 pub use key::level_key;
 pub use memory::memory_log;
@@ -54,6 +56,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "reduce_state",
         run: reduce_state,
+    },
+    Target {
+        name: "bipf",
+        run: bipf,
     },
     Target {
         name: "doc_field",
