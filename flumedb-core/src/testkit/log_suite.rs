@@ -11,15 +11,60 @@ use crate::{Entry, Error, Log, Result, Seq, Since, StreamOptions};
 ///
 /// A log whose [`Log::view_dir`] is `Some` is also checked for persistence across close and reopen.
 pub fn log_suite<L: Log>(open: impl Fn(&Path) -> Result<L> + Sync) {
+    log_suite_with(LogLimits::default(), open);
+}
+
+/// What a log cannot store, for logs whose format caps a record's size.
+#[derive(Clone, Copy, Debug)]
+pub struct LogLimits {
+    /// The longest record the log stores (the suite's largest records are cut to it; the
+    /// default, `usize::MAX`, keeps them at 70,000 bytes and more).
+    pub max_record: usize,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            max_record: usize::MAX,
+        }
+    }
+}
+
+/// [`log_suite`] for a log whose records are at most `limits.max_record` bytes; the suite
+/// also checks that a longer record is refused with [`Error::InvalidArgument`] and nothing
+/// is appended.
+pub fn log_suite_with<L: Log>(limits: LogLimits, open: impl Fn(&Path) -> Result<L> + Sync) {
     check_empty(&open);
-    check_append_get(&open);
-    check_batch(&open);
+    append_get(&open, limits);
+    batch(&open, limits);
     check_ranges(&open);
     check_live(&open);
     check_live_ends_on_close(&open);
     check_concurrent_readers(&open);
     check_closed(&open);
-    check_reopen(&open);
+    reopen(&open, limits);
+    if limits.max_record < usize::MAX {
+        check_too_long(&open, limits);
+    }
+}
+
+/// A record longer than the log stores is refused, and nothing is appended.
+fn check_too_long<L: Log>(open: &impl Fn(&Path) -> Result<L>, limits: LogLimits) {
+    let (_dir, log) = fresh(open);
+    let first = log.append(b"first").expect("append");
+    let long = vec![1u8; limits.max_record + 1];
+    assert!(
+        matches!(log.append(&long), Err(Error::InvalidArgument(_))),
+        "a record longer than the limit must be refused"
+    );
+    assert!(matches!(
+        log.append_batch(&[b"ok", &long]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(log.since(), Since::At(first), "nothing appended");
+    let fits = vec![2u8; limits.max_record];
+    let seq = log.append(&fits).expect("a record of the limit fits");
+    assert_eq!(log.get(seq).expect("get"), fits);
 }
 
 fn fresh<L: Log>(open: &impl Fn(&Path) -> Result<L>) -> (tempfile::TempDir, L) {
@@ -56,12 +101,16 @@ pub fn check_empty<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
 
 /// Records of many sizes and kinds. None is empty or all zeros: JS-compatible logs cannot
 /// store those (they read as deleted), and may reject them.
-fn sample(i: usize) -> Vec<u8> {
+fn sample(i: usize, limits: LogLimits) -> Vec<u8> {
     match i % 5 {
         0 => vec![b'x'],
         1 => format!("{{\"i\":{i}}}").into_bytes(),
         2 => vec![7u8; 300 + i],
-        3 => (0..=255u8).cycle().take(70_000 + i).collect(),
+        3 => (0..=255u8)
+            .cycle()
+            .skip(i)
+            .take((70_000 + i).min(limits.max_record - i % 7))
+            .collect(),
         _ => format!("héllo 🌊 {i}").into_bytes(),
     }
 }
@@ -69,6 +118,11 @@ fn sample(i: usize) -> Vec<u8> {
 /// Single appends return growing seqs, update `since`, and read back byte for byte; seqs past
 /// the end are `NotFound`, other non-record seqs an error (never garbage or a panic).
 pub fn check_append_get<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    append_get(open, LogLimits::default());
+}
+
+fn append_get<L: Log>(open: &impl Fn(&Path) -> Result<L>, limits: LogLimits) {
+    let sample = |i| sample(i, limits);
     let (_dir, log) = fresh(open);
     let mut seqs = Vec::new();
     for i in 0..20 {
@@ -102,9 +156,13 @@ pub fn check_append_get<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
 
 /// Batches return each record's own seq (not the batch's max), in order.
 pub fn check_batch<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    batch(open, LogLimits::default());
+}
+
+fn batch<L: Log>(open: &impl Fn(&Path) -> Result<L>, limits: LogLimits) {
     let (_dir, log) = fresh(open);
     let first = log.append(b"first").expect("append");
-    let data: Vec<Vec<u8>> = (0..10).map(sample).collect();
+    let data: Vec<Vec<u8>> = (0..10).map(|i| sample(i, limits)).collect();
     let slices: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
     let seqs = log.append_batch(&slices).expect("append_batch");
     assert_eq!(seqs.len(), 10, "one seq per record");
@@ -343,11 +401,15 @@ pub fn check_closed<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
 
 /// A log with a directory keeps its records across close and reopen, and appends continue.
 pub fn check_reopen<L: Log>(open: &impl Fn(&Path) -> Result<L>) {
+    reopen(open, LogLimits::default());
+}
+
+fn reopen<L: Log>(open: &impl Fn(&Path) -> Result<L>, limits: LogLimits) {
     let (dir, log) = fresh(open);
     if log.view_dir().is_none() {
         return;
     }
-    let data: Vec<Vec<u8>> = (0..30).map(sample).collect();
+    let data: Vec<Vec<u8>> = (0..30).map(|i| sample(i, limits)).collect();
     let mut seqs = Vec::new();
     for d in &data {
         seqs.push(log.append(d).expect("append"));

@@ -12,7 +12,7 @@ pub mod power;
 mod view_suite;
 
 pub use log_suite::{
-    check_append_get, check_batch, check_closed, check_concurrent_readers, check_empty, check_live,
-    check_live_ends_on_close, check_ranges, check_reopen, log_suite,
+    LogLimits, check_append_get, check_batch, check_closed, check_concurrent_readers, check_empty,
+    check_live, check_live_ends_on_close, check_ranges, check_reopen, log_suite, log_suite_with,
 };
 pub use view_suite::{OpenLog, Snapshot, ViewSuite, view_suite};

@@ -10,6 +10,7 @@
 //! [`TARGETS`] lists every target; adding a decoder is one entry there, one module, and one
 //! file in `fuzz/fuzz_targets/` (plus its `[[bin]]` in `fuzz/Cargo.toml`).
 
+mod aaol;
 mod bipf;
 mod doc;
 mod key;
@@ -19,6 +20,7 @@ mod query;
 mod reduce;
 mod scratch;
 
+pub use aaol::aaol_log;
 pub use bipf::bipf;
 pub use doc::doc_field;
 pub use key::level_key;
@@ -60,6 +62,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "bipf",
         run: bipf,
+    },
+    Target {
+        name: "aaol_log",
+        run: aaol_log,
     },
     Target {
         name: "doc_field",
