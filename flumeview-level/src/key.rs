@@ -487,6 +487,62 @@ impl TryFrom<flumedb_core::Field<'_>> for Key {
     }
 }
 
+/// A field of a BIPF record (`flumecodec_bipf::BipfDoc`), read in place, to a key: the key its
+/// decoded value gives (objects are refused with [`KeyError::Object`]; JS `undefined` is
+/// `null`, as it decodes), or [`KeyError::NotJson`] for a BUFFER (JSON has none) or bytes that
+/// are not well-formed. Feature `bipf`.
+///
+/// ```
+/// use flumecodec_bipf::BipfDoc;
+/// use flumeview_level::Key;
+///
+/// let doc = BipfDoc::encode(&serde_json::json!({"author": "@a", "sequence": 3}))?;
+/// let author = Key::try_from(doc.get(&["author"])?.expect("present"))?;
+/// assert_eq!(author, Key::from("@a"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "bipf")]
+impl TryFrom<flumecodec_bipf::BipfField<'_>> for Key {
+    type Error = KeyError;
+
+    fn try_from(field: flumecodec_bipf::BipfField<'_>) -> Result<Key, KeyError> {
+        use flumecodec_bipf::BipfType;
+        let not_json = || {
+            KeyError::NotJson(format!(
+                "BIPF {:?} at byte {}",
+                field.bipf_type(),
+                field.position()
+            ))
+        };
+        Ok(match field.bipf_type() {
+            BipfType::BoolNull => match field.as_bool() {
+                Some(b) => Key::Bool(b),
+                None if field.is_null() || field.is_undefined() => Key::Null,
+                None => return Err(not_json()),
+            },
+            BipfType::Int | BipfType::Double => Key::Number(field.as_f64().ok_or_else(not_json)?),
+            BipfType::String => Key::String(field.as_str().ok_or_else(not_json)?.to_owned()),
+            BipfType::Array => Key::Array(
+                field
+                    .elements()
+                    .map(|item| Key::try_from(item.map_err(|e| KeyError::NotJson(e.to_string()))?))
+                    .collect::<Result<_, _>>()?,
+            ),
+            BipfType::Object => return Err(KeyError::Object),
+            BipfType::Buffer => return Err(not_json()),
+        })
+    }
+}
+
+/// A BIPF field that could not be read (see `flumecodec_bipf::BipfDoc::get`), so a level map
+/// on BIPF records can use `?` on it. Feature `bipf`.
+#[cfg(feature = "bipf")]
+impl From<flumecodec_bipf::DecodeError> for KeyError {
+    fn from(err: flumecodec_bipf::DecodeError) -> KeyError {
+        KeyError::NotJson(err.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

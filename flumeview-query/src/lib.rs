@@ -12,6 +12,8 @@
 )]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bipf")]
+mod bipf;
 mod constraint;
 mod count;
 mod depth;

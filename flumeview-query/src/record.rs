@@ -30,10 +30,14 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for serde_json::Value {}
     impl Sealed for flumedb_core::Doc {}
+    #[cfg(feature = "bipf")]
+    impl Sealed for flumecodec_bipf::BipfDoc {}
 }
 
 /// A record type a [`Query`](crate::Query) view can keep: `serde_json::Value`, or
-/// [`Doc`], whose indexed fields are read where they lie, without decoding the record.
+/// [`Doc`], whose indexed fields are read where they lie, without decoding the record (and,
+/// with the feature `bipf`, `flumecodec_bipf::BipfDoc`, BIPF records read in place the same
+/// way).
 ///
 /// Both give every record the same index rows (a property test checks it). Query results are
 /// `serde_json::Value`s either way. A `Doc` whose bytes are malformed before an indexed field

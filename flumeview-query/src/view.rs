@@ -83,6 +83,39 @@ impl Query<Doc> {
     }
 }
 
+#[cfg(feature = "bipf")]
+impl Query<flumecodec_bipf::BipfDoc> {
+    /// [`Query::new`] for a database of BIPF records (`Flume<L, BipfDoc, Bipf>`, such as
+    /// ssb-db2's log): the indexed fields are read in place. Every record gets the same index
+    /// rows as its decoded value under `Query::new`. Feature `bipf`.
+    ///
+    /// ```
+    /// use flumecodec_bipf::{Bipf, BipfDoc};
+    /// use flumedb_core::Flume;
+    /// use flumelog_memory::MemoryLog;
+    /// use flumeview_query::{Index, Pipeline, Query, QueryOptions};
+    /// use serde_json::json;
+    ///
+    /// let db: Flume<MemoryLog, BipfDoc, Bipf> = Flume::open(MemoryLog::new(), Bipf)?;
+    /// let query = db.add_view(
+    ///     "query",
+    ///     Query::for_bipf(1, vec![Index::new("typ", ["value.content.type"])])?,
+    /// )?;
+    /// db.append(&BipfDoc::encode(&json!({"value": {"content": {"type": "vote"}}}))?)?;
+    /// db.append(&BipfDoc::encode(&json!({"value": {"content": {"type": "post"}}}))?)?;
+    /// let votes = Pipeline::parse(&json!({"value": {"content": {"type": "vote"}}}))?;
+    /// let found: Vec<_> = query.read(&votes, QueryOptions::new())?.collect::<Result<_, _>>()?;
+    /// assert_eq!(found, [json!({"value": {"content": {"type": "vote"}}})]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_bipf(
+        version: u32,
+        indexes: Vec<Index>,
+    ) -> Result<Query<flumecodec_bipf::BipfDoc>, QueryError> {
+        Query::build(version, indexes)
+    }
+}
+
 impl<T: QueryRecord> Query<T> {
     fn build(version: u32, indexes: Vec<Index>) -> Result<Query<T>, QueryError> {
         Index::check(&indexes)?;
