@@ -7,10 +7,12 @@
 //! anything that persists; [`power`] builds the crash states a power loss could leave.
 
 pub mod crash;
+mod deletes;
 mod log_suite;
 pub mod power;
 mod view_suite;
 
+pub use deletes::check_deletes_under_load;
 pub use log_suite::{
     LogLimits, check_append_get, check_batch, check_closed, check_concurrent_readers, check_empty,
     check_live, check_live_ends_on_close, check_ranges, check_reopen, log_suite, log_suite_with,

@@ -10,8 +10,8 @@
 //! [`TARGETS`] lists every target; adding a decoder is one entry there, one module, and one
 //! file in `fuzz/fuzz_targets/` (plus its `[[bin]]` in `fuzz/Cargo.toml`).
 
-mod aaol;
 mod bipf;
+mod blocks;
 mod doc;
 mod key;
 mod memory;
@@ -20,8 +20,8 @@ mod query;
 mod reduce;
 mod scratch;
 
-pub use aaol::aaol_log;
 pub use bipf::bipf;
+pub use blocks::{aaol_log, aligned_log};
 pub use doc::doc_field;
 pub use key::level_key;
 pub use memory::memory_log;
@@ -66,6 +66,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "aaol_log",
         run: aaol_log,
+    },
+    Target {
+        name: "aligned_log",
+        run: aligned_log,
     },
     Target {
         name: "doc_field",
