@@ -102,6 +102,18 @@ impl<'de> Decoder<'de> {
         self.limit = outer_limit;
     }
 
+    /// The object key (a STRING) at `pos`, moving past it.
+    fn object_key(&mut self) -> Result<&'de str, DecodeError> {
+        let (tag, at, body) = self.take()?;
+        if tag.ty != BipfType::String {
+            return Err(DecodeError::Malformed {
+                at,
+                what: "an object key is not a string",
+            });
+        }
+        utf8(body, at)
+    }
+
     /// Whether the next value is `null` or JS `undefined`.
     fn peek_nothing(&self) -> Result<bool, DecodeError> {
         let tag = self.tag()?;
@@ -296,14 +308,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
         if self.decoder.pos >= self.end {
             return Ok(None);
         }
-        let (tag, at, body) = self.decoder.take()?;
-        if tag.ty != BipfType::String {
-            return Err(DecodeError::Malformed {
-                at,
-                what: "an object key is not a string",
-            });
-        }
-        let key = utf8(body, at)?;
+        let key = self.decoder.object_key()?;
         seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
             .map(Some)
     }
@@ -334,14 +339,7 @@ impl<'a, 'de> de::EnumAccess<'de> for Variant<'a, 'de> {
         self,
         seed: V,
     ) -> Result<(V::Value, Self), DecodeError> {
-        let (tag, at, body) = self.decoder.take()?;
-        if tag.ty != BipfType::String {
-            return Err(DecodeError::Malformed {
-                at,
-                what: "an object key is not a string",
-            });
-        }
-        let key = utf8(body, at)?;
+        let key = self.decoder.object_key()?;
         let value = seed.deserialize(de::value::BorrowedStrDeserializer::new(key))?;
         Ok((value, self))
     }
