@@ -47,7 +47,7 @@ pub use doc::{Doc, Field, FieldSet, JsonType};
 // The source of truth: an append-only log of byte records, and streams over it.
 mod live;
 mod log;
-pub use log::{Log, LogIter, LogStream, StreamOptions};
+pub use log::{Durability, Log, LogIter, LogStream, StreamOptions};
 
 // Views: state built by streaming the log in order, and what their handles read it with.
 mod reader;

@@ -13,6 +13,23 @@ use crate::watch::SinceWatch;
 /// A finite iterator over raw records, as returned by [`Log::range`].
 pub type LogIter<'a> = Box<dyn Iterator<Item = Result<Entry>> + Send + 'a>;
 
+/// What an acknowledged append promises after a crash: the durability mode of a file log
+/// (flumelog-offset, flumelog-aaol, flumelog-aligned-offset). Each log's documentation says
+/// what its recovery keeps of appends that did not reach the disk whole.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Durability {
+    /// Each append (or batch) is written to the operating system (one `pwrite`) before it
+    /// returns. It survives a crash of the process; after a crash of the machine (power loss)
+    /// the appends since the last `flush()` may be lost. `flush()` (and `close()`) fsync.
+    #[default]
+    Os,
+    /// Each append (or batch) is fsync'd before it returns: it survives a crash of the machine
+    /// too. Concurrent appenders share fsyncs (group commit): while one fsync runs, the
+    /// appends that arrive wait for it or share the next one, so throughput grows with
+    /// concurrency. Readers see a record only once it is durable.
+    Fsync,
+}
+
 /// An append-only log of byte records: the durable source of truth of a database.
 ///
 /// The log defines what a [`Seq`] is; seqs grow with every append. Implementations must uphold:

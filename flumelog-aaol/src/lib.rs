@@ -20,6 +20,7 @@ mod read;
 mod stats;
 mod write;
 
+pub use flumedb_core::Durability;
 pub use log::AaolLog;
 pub use open::Recovered;
-pub use options::{AaolOptions, DEFAULT_BLOCK_SIZE, Durability};
+pub use options::{AaolOptions, DEFAULT_BLOCK_SIZE};

@@ -2,26 +2,12 @@
 
 use std::path::Path;
 
-use flumedb_core::Result;
+use flumedb_core::{Durability, Result};
 
 use crate::log::AaolLog;
 
 /// The JS package's default block size (64 KiB), which ssb-db2 uses.
 pub const DEFAULT_BLOCK_SIZE: u32 = 65536;
-
-/// What an acknowledged append promises after a crash.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Durability {
-    /// Each append (or batch) is written to the operating system (one `pwrite`) before it
-    /// returns. It survives a crash of the process; after a power loss the appends since the
-    /// last `flush()` may be lost. `flush()` and `close()` fsync. (The JS package acknowledges
-    /// before even writing, and writes 250 ms after the last append.)
-    #[default]
-    Os,
-    /// Each append (or batch) is fsync'd before it returns: it survives a power loss too.
-    /// Concurrent appenders share fsyncs (group commit).
-    Fsync,
-}
 
 /// How to open an [`AaolLog`]: block size and durability.
 ///

@@ -36,14 +36,11 @@ impl<'a> Range<'a> {
             None
         } else if reverse {
             let top = match upper {
-                Bound::Included(u) => u.min(end - 1),
-                Bound::Excluded(0) => {
-                    return Self::empty(log, lower, upper, reverse, end);
-                }
-                Bound::Excluded(u) => (u - 1).min(end - 1),
-                Bound::Unbounded => end - 1,
+                Bound::Included(u) => Some(u.min(end - 1)),
+                Bound::Excluded(u) => u.checked_sub(1).map(|u| u.min(end - 1)),
+                Bound::Unbounded => Some(end - 1),
             };
-            Some(top - top % b)
+            top.map(|top| top - top % b)
         } else {
             let bottom = match lower {
                 Bound::Included(l) => l,
@@ -59,24 +56,6 @@ impl<'a> Range<'a> {
             reverse,
             end,
             next_block,
-            ready: VecDeque::new(),
-        }
-    }
-
-    fn empty(
-        log: &'a AaolLog,
-        lower: Bound<u64>,
-        upper: Bound<u64>,
-        reverse: bool,
-        end: u64,
-    ) -> Self {
-        Range {
-            log,
-            lower,
-            upper,
-            reverse,
-            end,
-            next_block: None,
             ready: VecDeque::new(),
         }
     }

@@ -7,7 +7,7 @@ use flumedb_core::{Error, Result, Seq, Since};
 
 use crate::block;
 use crate::log::AaolLog;
-use crate::options::Durability;
+use flumedb_core::Durability;
 
 impl AaolLog {
     /// The longest record a block holds: its length field is a u16, and a block keeps room for

@@ -19,6 +19,7 @@ mod options;
 mod read;
 mod write;
 
+pub use flumedb_core::Durability;
 pub use log::AlignedLog;
 pub use open::Recovered;
-pub use options::{AlignedOptions, DEFAULT_BLOCK_SIZE, Durability};
+pub use options::{AlignedOptions, DEFAULT_BLOCK_SIZE};

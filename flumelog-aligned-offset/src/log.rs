@@ -13,7 +13,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::block::{self, Slot};
 use crate::open::{self, Recovered, io};
-use crate::options::{AlignedOptions, Durability};
+use crate::options::AlignedOptions;
+use flumedb_core::Durability;
 
 /// How many blocks' record lists `get` keeps (a few hundred bytes each for 64 KiB blocks of
 /// SSB messages): 4,096 cover 256 MiB of log; when full, the list starts again.

@@ -2,26 +2,12 @@
 
 use std::path::Path;
 
-use flumedb_core::Result;
+use flumedb_core::{Durability, Result};
 
 use crate::log::AlignedLog;
 
 /// The JS package's default block size (64 KiB), also the largest.
 pub const DEFAULT_BLOCK_SIZE: u32 = 65536;
-
-/// What an acknowledged append promises after a crash.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Durability {
-    /// Each append (or batch) is written to the operating system (one `pwrite`) before it
-    /// returns. It survives a crash of the process; after a power loss the appends since the
-    /// last `flush()` may be lost. `flush()` and `close()` fsync. (The JS package writes a
-    /// partial block 20 ms after the last append and never fsyncs.)
-    #[default]
-    Os,
-    /// Each append (or batch) is fsync'd before it returns: it survives a power loss too.
-    /// Concurrent appenders share fsyncs (group commit).
-    Fsync,
-}
 
 /// How to open an [`AlignedLog`]: block size and durability.
 ///
@@ -66,7 +52,8 @@ impl AlignedOptions {
         self
     }
 
-    /// Opens (or creates) the log at `path`, repairing its last block as the JS package does.
+    /// Opens (or creates) the log at `path`, cutting a torn last record (or JS's zero padding)
+    /// off its last block ([`Recovered`](crate::Recovered) says what was cut).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<AlignedLog> {
         AlignedLog::open_with(path.as_ref(), self.clone())
     }

@@ -7,7 +7,7 @@ use flumedb_core::{Error, Result, Seq, Since};
 
 use crate::block;
 use crate::log::AlignedLog;
-use crate::options::Durability;
+use flumedb_core::Durability;
 
 impl AlignedLog {
     /// The longest record a block holds: block size − 10 (its two lengths, and room for the

@@ -25,7 +25,8 @@ mod verify;
 mod write;
 
 pub use error::OffsetError;
+pub use flumedb_core::Durability;
 pub use format::{Format, JsWidth};
-pub use log::{Durability, OffsetLog, Recovery};
+pub use log::{OffsetLog, Recovery};
 pub use options::OffsetOptions;
 pub use verify::{Problem, VerifyReport};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use flumedb_core::persist::{Mark, SyncedEnd};
-use flumedb_core::{Error, Log, LogIter, Result, Seq, SinceWatch};
+use flumedb_core::{Durability, Error, Log, LogIter, Result, Seq, SinceWatch};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::format::Format;
@@ -27,24 +27,11 @@ pub struct Recovery {
     pub file_size: u64,
 }
 
-/// What an acknowledged append promises after a crash.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Durability {
-    /// Each append (or batch) is written to the operating system (one `pwrite`) before it
-    /// returns, as JS flumelog-offset does. It survives a crash of the process; after a crash
-    /// of the machine (power loss) the appends since the last `flush()` may be lost, torn or
-    /// zero-filled in any order, and the next open keeps them up to the first one that did not
-    /// survive whole. `flush()` (and `close()`) fsync.
-    #[default]
-    Os,
-    /// Each append (or batch) is fsync'd before it returns: it survives a crash of the machine
-    /// too. Concurrent appenders share fsyncs (group commit): while one fsync runs, the
-    /// appends that arrive wait for it or share the next one, so throughput grows with
-    /// concurrency. Readers see a record only once it is durable.
-    Fsync,
-}
-
 /// A durable append-only log in one file; a record's seq is the byte offset of its frame.
+///
+/// With [`Durability::Os`], appends a power loss tore or zero-filled are found by their
+/// checksums at the next open, which keeps the appends up to the first one that did not
+/// survive whole.
 ///
 /// ```
 /// use flumedb_core::{Log, Seq};

@@ -11,10 +11,11 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::OffsetError;
 use crate::format::{self, Check, Format, JsWidth};
-use crate::log::{Durability, DurableState, OffsetLog, Recovery, Writer};
+use crate::log::{DurableState, OffsetLog, Recovery, Writer};
 use crate::map::GrowingMap;
 use crate::seqlock::SeqLock;
 use crate::write::write_deletion;
+use flumedb_core::Durability;
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> OffsetError + '_ {
     move |source| OffsetError::Io {

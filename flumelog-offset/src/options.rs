@@ -4,8 +4,9 @@ use std::path::Path;
 
 use crate::error::OffsetError;
 use crate::format::Format;
-use crate::log::{Durability, OffsetLog};
+use crate::log::OffsetLog;
 use crate::open;
+use flumedb_core::Durability;
 
 /// Options for [`OffsetLog::options`](crate::OffsetLog::options).
 #[must_use = "options do nothing until `open` is called"]

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use flumedb_core::{Error, Result, Seq, Since};
 
 use crate::format::{self, Check, Format};
-use crate::log::{Durability, OffsetLog};
+use crate::log::OffsetLog;
+use flumedb_core::Durability;
 
 impl OffsetLog {
     /// Appends the records in one write; under [`Durability::Fsync`] waits until they are
